@@ -1,0 +1,1 @@
+"""Readers and writers of foreign model formats (DeePMD-kit ``.pb`` and ``.dp``)."""

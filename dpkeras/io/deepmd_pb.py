@@ -1,0 +1,150 @@
+"""Read DeePMD-kit TensorFlow frozen graphs (``.pb``) without running them.
+
+The GraphDef is parsed with plain TensorFlow; only ``Const`` nodes are read (weights, statistics
+and the string attributes ``train_attr/training_script``, ``model_attr/tmap`` ...). DeePMD-kit's
+custom ops are never imported or executed.
+"""
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from dpkeras.errors import DPKerasError
+
+
+class FrozenGraph:
+    """Constants of a DeePMD-kit frozen graph.
+
+    ``consts``: node name -> numpy array (numeric constants); ``attrs``: node name -> str/bytes
+    (string constants); ``ops``: the set of op types in the graph.
+    """
+
+    def __init__(self, path):
+        self.path = path
+        if not os.path.isfile(path):
+            raise DPKerasError(f"{path}: no such file (expected a DeePMD-kit frozen graph .pb)")
+        graph_def = tf.compat.v1.GraphDef()
+        try:
+            with open(path, "rb") as f:
+                graph_def.ParseFromString(f.read())
+        except Exception as exc:  # protobuf raises DecodeError and friends
+            raise DPKerasError(f"{path}: not a readable TensorFlow GraphDef ({exc}); the file "
+                               "is corrupt or truncated, or not a frozen model") from None
+        self.consts, self.attrs, self.ops = {}, {}, set()
+        for node in graph_def.node:
+            self.ops.add(node.op)
+            if node.op != "Const":
+                continue
+            tensor = node.attr["value"].tensor
+            if tensor.dtype == tf.string.as_datatype_enum:
+                vals = tensor.string_val
+                self.attrs[node.name] = vals[0].decode() if len(vals) == 1 else [
+                    v.decode() for v in vals]
+            else:
+                self.consts[node.name] = tf.make_ndarray(tensor)
+        if not self.consts:
+            raise DPKerasError(f"{path}: the graph holds no constants; not a frozen model")
+
+    def const(self, name):
+        if name not in self.consts:
+            raise DPKerasError(
+                f"{self.path}: the frozen graph has no constant {name!r}; this graph was not made "
+                "by a DeePMD-kit version/model kind that dpkeras can read")
+        return self.consts[name]
+
+    def scalar_attr(self, name, default=None):
+        if name in self.attrs:
+            return self.attrs[name]
+        if name in self.consts:
+            return self.consts[name].item()
+        return default
+
+    def training_script(self):
+        script = self.attrs.get("train_attr/training_script")
+        if script is None:
+            raise DPKerasError(
+                f"{self.path}: no train_attr/training_script in the graph; it was frozen by a "
+                "DeePMD-kit too old to record its input (re-freeze it with DeePMD-kit >= 2.0)")
+        return json.loads(script)
+
+
+def _embedding_weights(g, prefix, suffix, nlayer, resnet_dt):
+    w = [g.const(f"{prefix}/matrix_{k + 1}{suffix}") for k in range(nlayer)]
+    b = [g.const(f"{prefix}/bias_{k + 1}{suffix}") for k in range(nlayer)]
+    idt = [g.const(f"{prefix}/idt_{k + 1}{suffix}") for k in range(nlayer)] if resnet_dt else None
+    return {"w": w, "b": b, "idt": idt}
+
+
+def _fitting_weights(g, t, neuron, resnet_dt):
+    w, b, idt = [], [], []
+    for k in range(len(neuron)):
+        w.append(g.const(f"layer_{k}_type_{t}/matrix"))
+        b.append(g.const(f"layer_{k}_type_{t}/bias"))
+        if resnet_dt:
+            # DeePMD-kit only creates a timestep where the layer is residual (same width);
+            # elsewhere the timestep is the identity
+            name = f"layer_{k}_type_{t}/idt"
+            idt.append(g.consts[name] if name in g.consts else np.ones(neuron[k]))
+    w_out = g.const(f"final_layer_type_{t}/matrix")
+    b_name = f"final_layer_type_{t}/bias"
+    b_out = g.consts[b_name] if b_name in g.consts else np.zeros(w_out.shape[1])
+    return {"w": w, "b": b, "idt": idt if resnet_dt else None, "w_out": w_out, "b_out": b_out}
+
+
+def read_energy_model(path):
+    """Parse an ``se_e2_a`` + ``ener`` frozen graph.
+
+    Returns ``(model_config, weights)`` where ``model_config`` is the model section of the stored
+    training script (DeePMD-kit keys) and ``weights`` a plain dict understood by
+    :func:`dpkeras.model.weights.set_weights`.
+    """
+    g = FrozenGraph(path)
+    script = g.training_script()
+    model = script.get("model", {})
+    if "fitting_net_dict" in model or "model_dict" in model:
+        raise DPKerasError(f"{path}: multi-task frozen graphs are not supported yet")
+    dcfg, fcfg = model.get("descriptor", {}), model.get("fitting_net", {})
+    dtype, ftype = dcfg.get("type"), fcfg.get("type", "ener")
+    if dtype not in ("se_e2_a", "se_a"):
+        raise DPKerasError(f"{path}: descriptor type {dtype!r} in this frozen graph is not "
+                           "supported by dpkeras yet (supported: se_e2_a)")
+    if ftype != "ener":
+        raise DPKerasError(f"{path}: fitting_net type {ftype!r} is not supported yet "
+                           "(supported: ener)")
+    tmap = g.scalar_attr("model_attr/tmap", "").split()
+    if model.get("type_map") and list(model["type_map"]) != tmap:
+        raise DPKerasError(f"{path}: type map in model_attr/tmap {tmap} differs from the "
+                           f"training script's {model['type_map']}")
+    ntypes = len(tmap)
+    sel = [int(s) for s in g.const("descrpt_attr/sel")]
+    nnei = sum(sel)
+    davg = g.const("descrpt_attr/t_avg").reshape(ntypes, nnei, 4)
+    dstd = g.const("descrpt_attr/t_std").reshape(ntypes, nnei, 4)
+    neuron = dcfg["neuron"]
+    resnet_dt = dcfg.get("resnet_dt", False)
+    embeddings = {}
+    if dcfg.get("type_one_side", False):
+        for tj in range(ntypes):
+            embeddings[(tj,)] = _embedding_weights(g, "filter_type_all", f"_{tj}", len(neuron),
+                                                   resnet_dt)
+    else:
+        excl = {tuple(sorted(p)) for p in dcfg.get("exclude_types", [])}
+        for ti in range(ntypes):
+            for tj in range(ntypes):
+                if tuple(sorted((ti, tj))) in excl:
+                    continue
+                embeddings[(ti, tj)] = _embedding_weights(g, f"filter_type_{ti}", f"_{tj}",
+                                                          len(neuron), resnet_dt)
+    fneuron = fcfg.get("neuron", [120, 120, 120])
+    fresnet = fcfg.get("resnet_dt", True)
+    fitting = [_fitting_weights(g, t, fneuron, fresnet) for t in range(ntypes)]
+    bias = g.const("fitting_attr/t_bias_atom_e").reshape(ntypes)
+    out_bias = g.consts.get("model_attr/model_attr/t_out_bias")
+    if out_bias is not None:
+        bias = bias + out_bias.reshape(-1, ntypes)[0]
+    model = dict(model, type_map=tmap)
+    weights = {"davg": davg, "dstd": dstd, "embeddings": embeddings, "fitting": fitting,
+               "bias_atom_e": bias}
+    return model, weights

@@ -1,0 +1,3 @@
+"""Models: descriptor + fitting assembled into Keras models."""
+
+from dpkeras.model.ener import EnergyModel

@@ -1,0 +1,120 @@
+"""Energy model: descriptor + ``ener`` fitting, with forces and virials by autodiff.
+
+Inputs (a dict, as produced by :mod:`dpkeras.data.pipeline` or :mod:`dpkeras.infer`):
+
+==========  =========================  ==============================================
+key         shape                      meaning
+==========  =========================  ==============================================
+coord       ``[nf, nloc, 3]`` float64  Cartesian coordinates, Angstrom
+box         ``[nf, 3, 3]`` float64     cell vectors as rows (anything for no PBC)
+atype       ``[nf, nloc]`` int32       atom types in the model's ``type_map``
+nlist       ``[nf, nloc, nnei]`` int32 neighbor list (:mod:`dpkeras.nlist`)
+shift       ``[nf, nloc, nnei, 3]``    integer cell shifts of the neighbors
+==========  =========================  ==============================================
+
+Outputs: ``energy [nf, 1]`` eV, ``atom_energy [nf, nloc]``, ``force [nf, nloc, 3]`` eV/A,
+``virial [nf, 9]`` eV and ``atom_virial [nf, nloc, 9]``.
+
+With ``g_ij = dE/dr_ij``: ``F_i = sum_j g_ij - sum_{k: j(k)=i} g_kj`` and the pair virial
+``W_ab = -g_ij,a r_ij,b`` is credited to the neighbor atom ``j`` (DeePMD-kit's convention).
+"""
+
+import keras
+import tensorflow as tf
+
+from dpkeras.descriptor import DESCRIPTORS
+from dpkeras.env_mat import pair_vectors
+from dpkeras.fitting import FITTINGS
+
+INPUT_KEYS = ("coord", "box", "atype", "nlist", "shift")
+
+
+def _strip_type(cfg):
+    cfg = dict(cfg)
+    kind = cfg.pop("type")
+    return kind, cfg
+
+
+@keras.saving.register_keras_serializable(package="dpkeras")
+class EnergyModel(keras.Model):
+    """A DeePMD-style energy model.
+
+    Args:
+      type_map: element names, index = atom type.
+      descriptor: descriptor config (``{"type": "se_e2_a", ...}``, validated keys only).
+      fitting_net: fitting config (``{"type": "ener", ...}``).
+    """
+
+    def __init__(self, type_map, descriptor, fitting_net, **kwargs):
+        kwargs.setdefault("dtype", "float64")
+        super().__init__(**kwargs)
+        # === Layers ===
+        self.type_map = list(type_map)
+        ntypes = len(self.type_map)
+        dkind, dcfg = _strip_type(descriptor)
+        fkind, fcfg = _strip_type(fitting_net)
+        self.descriptor = DESCRIPTORS[dkind](ntypes=ntypes, name="descriptor", **dcfg)
+        self.fitting = FITTINGS[fkind](ntypes=ntypes, dim_descrpt=self.descriptor.get_dim_out(),
+                                       name="fitting", **fcfg)
+        # === Config ===
+        self.descriptor_config = dict(descriptor)
+        self.fitting_config = dict(fitting_net)
+
+    # --- getters as in DeePMD-kit ----------------------------------------------------------
+    def get_type_map(self):
+        return list(self.type_map)
+
+    def get_rcut(self):
+        return self.descriptor.get_rcut()
+
+    def get_sel(self):
+        return self.descriptor.get_sel()
+
+    def get_ntypes(self):
+        return len(self.type_map)
+
+    def mixed_types(self):
+        return self.descriptor.mixed_types()
+
+    # --- forward ---------------------------------------------------------------------------
+    def atomic_energy(self, rij, mask, atype):
+        """Atomic energies ``[nf, nloc]`` from pair vectors."""
+        return self.fitting(self.descriptor(rij, mask, atype), atype)
+
+    def call(self, inputs, training=False):
+        coord = tf.convert_to_tensor(inputs["coord"], self.compute_dtype)
+        box = tf.convert_to_tensor(inputs["box"], self.compute_dtype)
+        atype = tf.cast(inputs["atype"], tf.int32)
+        nlist = tf.cast(inputs["nlist"], tf.int32)
+        shift = tf.cast(inputs["shift"], self.compute_dtype)
+        nf, nloc = tf.shape(coord)[0], tf.shape(coord)[1]
+        rij, mask = pair_vectors(coord, box, nlist, shift)
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(rij)
+            atom_energy = self.atomic_energy(rij, mask, atype)
+            energy = tf.reduce_sum(atom_energy, axis=1, keepdims=True)
+        g = tape.gradient(energy, rij)                                     # [nf, nloc, nnei, 3]
+        # segment ids of the neighbors in the flattened frame-major atom index; pads go to a
+        # dump segment at the end
+        frame_offset = (tf.range(nf) * nloc)[:, None, None]
+        seg = tf.where(mask, nlist + frame_offset, nf * nloc)
+        seg = tf.reshape(seg, [-1])
+        nseg = nf * nloc + 1
+        force = tf.reduce_sum(g, axis=2) - tf.reshape(
+            tf.math.unsorted_segment_sum(tf.reshape(g, [-1, 3]), seg, nseg)[:-1], [nf, nloc, 3])
+        pair_virial = -tf.reshape(g[..., :, None] * rij[..., None, :], [-1, 9])
+        atom_virial = tf.reshape(
+            tf.math.unsorted_segment_sum(pair_virial, seg, nseg)[:-1], [nf, nloc, 9])
+        virial = tf.reduce_sum(atom_virial, axis=1)
+        return {"energy": energy, "atom_energy": atom_energy, "force": force,
+                "virial": virial, "atom_virial": atom_virial}
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(type_map=self.type_map, descriptor=self.descriptor_config,
+                   fitting_net=self.fitting_config)
+        return cfg
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -1,0 +1,191 @@
+"""Dense building blocks shared by descriptors and fitting nets.
+
+``EmbeddingNet`` and ``FittingNet`` follow DeePMD-kit's layer rules exactly:
+
+* hidden layer ``k`` computes ``h = act(x @ W_k + b_k)`` (times a trainable timestep ``idt_k`` when
+  ``resnet_dt``);
+* embedding nets add a skip connection when the width is kept (``x + h``) or doubled
+  (``concat([x, x]) + h``);
+* fitting nets add ``x + h`` only when the width is kept, and end with a linear output layer.
+"""
+
+import keras
+import tensorflow as tf
+
+ACTIVATIONS = {
+    "tanh": tf.tanh,
+    "relu": tf.nn.relu,
+    "relu6": tf.nn.relu6,
+    "softplus": tf.nn.softplus,
+    "sigmoid": tf.sigmoid,
+    "gelu": lambda x: tf.nn.gelu(x, approximate=True),
+    "gelu_tf": lambda x: tf.nn.gelu(x, approximate=True),
+    "linear": tf.identity,
+    "none": tf.identity,
+}
+
+
+def get_activation(name):
+    """Map a DeePMD-kit ``activation_function`` name to a TF function."""
+    key = "none" if name is None else str(name).lower()
+    if key not in ACTIVATIONS:
+        from dpkeras.errors import DPKerasError
+
+        raise DPKerasError(
+            f"activation_function {name!r} is not supported; use one of {sorted(ACTIVATIONS)}"
+        )
+    return ACTIVATIONS[key]
+
+
+def _initializer(seed, stddev):
+    return keras.initializers.RandomNormal(stddev=stddev, seed=seed)
+
+
+@keras.saving.register_keras_serializable(package="dpkeras")
+class DenseStack(keras.layers.Layer):
+    """A stack of dense layers with DeePMD-kit's residual rules.
+
+    Args:
+      in_dim: input width.
+      neuron: widths of the hidden layers.
+      activation_function: DeePMD-kit activation name.
+      resnet_dt: multiply each hidden output by a trainable timestep ``idt``.
+      residual: ``"embedding"`` (skip on equal or doubled width) or ``"fitting"`` (equal only).
+      out_dim: width of a final linear layer, or ``None`` for no output layer.
+      out_bias: whether the final linear layer has a bias.
+      seed: initializer seed (each weight gets ``seed + k``).
+
+    Input ``[n, in_dim]`` → output ``[..., neuron[-1]]`` (or ``[..., out_dim]``).
+    """
+
+    def __init__(self, in_dim, neuron, activation_function="tanh", resnet_dt=False,
+                 residual="embedding", out_dim=None, out_bias=True, seed=None, **kwargs):
+        kwargs.setdefault("dtype", "float64")
+        super().__init__(**kwargs)
+        self.in_dim = int(in_dim)
+        self.neuron = [int(n) for n in neuron]
+        self.activation_function = activation_function
+        self.resnet_dt = bool(resnet_dt)
+        self.residual = residual
+        self.out_dim = None if out_dim is None else int(out_dim)
+        self.out_bias = bool(out_bias)
+        self.seed = seed
+        self._act = get_activation(activation_function)
+        self.ws, self.bs, self.idts = [], [], []
+        prev = self.in_dim
+        for k, width in enumerate(self.neuron):
+            s = None if seed is None else int(seed) + 3 * k
+            self.ws.append(self.add_weight(
+                name=f"w{k}", shape=(prev, width),
+                initializer=_initializer(s, 1.0 / (prev + width) ** 0.5)))
+            self.bs.append(self.add_weight(
+                name=f"b{k}", shape=(width,),
+                initializer=_initializer(None if s is None else s + 1, 1.0)))
+            # as in DeePMD-kit, the timestep exists only on residual layers
+            self.idts.append(self.add_weight(
+                name=f"idt{k}", shape=(width,),
+                initializer=keras.initializers.RandomNormal(
+                    mean=0.1, stddev=0.001, seed=None if s is None else s + 2))
+                if self.resnet_dt and self._skip_kind(k, prev, width) else None)
+            prev = width
+        if self.out_dim is not None:
+            s = None if seed is None else int(seed) + 3 * len(self.neuron)
+            self.w_out = self.add_weight(
+                name="w_out", shape=(prev, self.out_dim),
+                initializer=_initializer(s, 1.0 / (prev + self.out_dim) ** 0.5))
+            self.b_out = self.add_weight(
+                name="b_out", shape=(self.out_dim,), initializer="zeros") if out_bias else None
+        self.built = True
+
+    def _skip_kind(self, k, prev, width):
+        """``"same"``, ``"double"`` or ``None``: the skip connection of layer ``k`` (prev -> width).
+
+        A fitting net's first layer never has one (DeePMD-kit).
+        """
+        if k == 0 and self.residual == "fitting":
+            return None
+        if prev == width:
+            return "same"
+        if self.residual == "embedding" and width == 2 * prev:
+            return "double"
+        return None
+
+    def call(self, x):
+        prev = self.in_dim
+        for k, width in enumerate(self.neuron):
+            h = self._act(tf.matmul(x, self.ws[k]) + self.bs[k])
+            kind = self._skip_kind(k, prev, width)
+            if self.idts[k] is not None:
+                h = h * self.idts[k]
+            if kind == "same":
+                x = x + h
+            elif kind == "double":
+                x = tf.concat([x, x], axis=-1) + h
+            else:
+                x = h
+            prev = width
+        if self.out_dim is not None:
+            x = tf.matmul(x, self.w_out)
+            if self.b_out is not None:
+                x = x + self.b_out
+        return x
+
+    def get_numpy(self):
+        """Weights as plain lists: ``{"w": [...], "b": [...], "idt": [...] or None, "w_out", "b_out"}``."""
+        out = {
+            "w": [v.numpy() for v in self.ws],
+            "b": [v.numpy() for v in self.bs],
+            "idt": [None if v is None else v.numpy() for v in self.idts],
+        }
+        if self.out_dim is not None:
+            out["w_out"] = self.w_out.numpy()
+            out["b_out"] = None if self.b_out is None else self.b_out.numpy()
+        return out
+
+    def set_numpy(self, weights):
+        """Inverse of :meth:`get_numpy`; shapes are checked."""
+        pairs = list(zip(self.ws, weights["w"])) + list(zip(self.bs, weights["b"]))
+        idt = weights.get("idt") or [None] * len(self.idts)
+        pairs += [(v, val) for v, val in zip(self.idts, idt) if v is not None]
+        if self.out_dim is not None:
+            pairs.append((self.w_out, weights["w_out"]))
+            if self.b_out is not None:
+                pairs.append((self.b_out, weights["b_out"]))
+        for var, val in pairs:
+            if tuple(var.shape) != tuple(val.shape):
+                from dpkeras.errors import DPKerasError
+
+                raise DPKerasError(
+                    f"weight {var.path} has shape {tuple(var.shape)} but the source has "
+                    f"{tuple(val.shape)}: the network sizes in the config do not match the model")
+            var.assign(val)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(in_dim=self.in_dim, neuron=self.neuron,
+                   activation_function=self.activation_function, resnet_dt=self.resnet_dt,
+                   residual=self.residual, out_dim=self.out_dim, out_bias=self.out_bias,
+                   seed=self.seed)
+        return cfg
+
+
+@keras.saving.register_keras_serializable(package="dpkeras")
+class EmbeddingNet(DenseStack):
+    """DeePMD-kit embedding net: ``[n, in_dim] -> [n, neuron[-1]]``, skips on kept/doubled width."""
+
+    def __init__(self, in_dim, neuron, **kwargs):
+        kwargs["residual"] = "embedding"
+        kwargs.setdefault("out_dim", None)
+        super().__init__(in_dim, neuron, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="dpkeras")
+class FittingNet(DenseStack):
+    """DeePMD-kit fitting net: hidden layers with skips on kept width, then a linear output.
+
+    ``[n, in_dim] -> [n, out_dim]``.
+    """
+
+    def __init__(self, in_dim, neuron, out_dim=1, **kwargs):
+        kwargs["residual"] = "fitting"
+        super().__init__(in_dim, neuron, out_dim=out_dim, **kwargs)

@@ -1,0 +1,123 @@
+"""The one neighbor-list builder of dpkeras (pure TensorFlow).
+
+It runs in the ``tf.data`` input pipeline during training and inside exported SavedModels, so the
+model graph itself only gathers neighbor coordinates and stays differentiable in ``coord`` and
+``box``.
+
+Layout (DeePMD-kit's ``sel`` layout): for each local atom ``i`` the ``nnei = sum(sel)`` slots are
+grouped by neighbor type (``sel[0]`` slots for type 0, then ``sel[1]`` for type 1, ...), each
+group sorted by distance and padded with ``-1``. With ``mixed_types=True`` (attention
+descriptors) there is a single group of ``sel`` slots for all types.
+
+Periodic images: a neighbor is ``j`` (local index) plus an integer cell shift ``S`` (3 ints), so
+``r_ij = coord[j] + S @ box - coord[i]``. Any cell is handled (triclinic, and boxes thinner than
+``2 * rcut``: as many images as needed are taken along each cell vector). Candidates are first
+pruned to the image atoms within ``rcut`` of the cell (a skin around the box), then sorted with
+``tf.math.top_k``; the cost is ``O(nloc * nghost)``.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+
+def _image_counts(box, rcut):
+    """Number of periodic images needed along each cell vector: ``ceil(rcut / width)``."""
+    a, b, c = box[0], box[1], box[2]
+    vol = tf.abs(tf.reduce_sum(a * tf.linalg.cross(b, c)))
+    widths = tf.stack([
+        vol / tf.norm(tf.linalg.cross(b, c)),
+        vol / tf.norm(tf.linalg.cross(c, a)),
+        vol / tf.norm(tf.linalg.cross(a, b)),
+    ])
+    return tf.cast(tf.math.ceil(rcut / widths), tf.int32)
+
+
+def _extend(coord, box, rcut):
+    """Periodic images of the wrapped local atoms within ``rcut`` of the cell.
+
+    Returns ``ext_coord [nall, 3]``, ``ext_index [nall]`` (local atom) and ``ext_shift [nall, 3]``
+    (integer cell shift relative to the *unwrapped* input coordinate), with the nloc original
+    atoms first (shift 0).
+    """
+    nloc = tf.shape(coord)[0]
+    inv = tf.linalg.inv(box)
+    frac = tf.matmul(coord, inv)
+    wrap = tf.floor(frac)
+    frac_w = frac - wrap
+    n = _image_counts(box, rcut)
+    rng = [tf.range(-n[k], n[k] + 1) for k in range(3)]
+    g = tf.meshgrid(rng[0], rng[1], rng[2], indexing="ij")
+    cells = tf.cast(tf.reshape(tf.stack(g, -1), [-1, 3]), coord.dtype)
+    # put the zero shift first so the original atoms come first
+    is_zero = tf.reduce_all(tf.equal(cells, 0), axis=-1)
+    cells = tf.concat([tf.boolean_mask(cells, is_zero),
+                       tf.boolean_mask(cells, tf.logical_not(is_zero))], 0)
+    ncell = tf.shape(cells)[0]
+    ext_frac = frac_w[None, :, :] + cells[:, None, :]                     # [ncell, nloc, 3]
+    # keep images whose fractional coordinates lie within the skin around [0, 1)
+    widths_frac = rcut / (tf.abs(tf.linalg.det(box)) /
+                          tf.stack([tf.norm(tf.linalg.cross(box[1], box[2])),
+                                    tf.norm(tf.linalg.cross(box[2], box[0])),
+                                    tf.norm(tf.linalg.cross(box[0], box[1]))]))
+    inside = tf.reduce_all((ext_frac >= -widths_frac) & (ext_frac < 1.0 + widths_frac), -1)
+    ext_frac = tf.reshape(ext_frac, [-1, 3])
+    inside = tf.reshape(inside, [-1])
+    ext_index = tf.tile(tf.range(nloc), [ncell])
+    shift = tf.reshape(cells[:, None, :] - wrap[None, :, :], [-1, 3])      # unwrapped shift
+    keep = tf.where(inside)[:, 0]
+    ext_coord = tf.matmul(tf.gather(ext_frac, keep), box)
+    return ext_coord, tf.gather(ext_index, keep), tf.gather(shift, keep)
+
+
+def build_neighbor_list(coord, atype, box, rcut, sel, mixed_types=False):
+    """Neighbor list of one frame.
+
+    Args:
+      coord: ``[nloc, 3]`` float, Angstrom.
+      atype: ``[nloc]`` int, model type indices (negative = virtual atom, never a neighbor).
+      box: ``[3, 3]`` float (rows are cell vectors) or ``None`` for a non-periodic frame.
+      rcut: cut-off radius, Angstrom.
+      sel: list of ints (per neighbor type), or a one-element list when ``mixed_types``.
+
+    Returns:
+      ``nlist [nloc, nnei] int32`` (local index of the neighbor, ``-1`` = padding),
+      ``shift [nloc, nnei, 3]`` (integer cell shift as ``coord.dtype``),
+      ``count [nloc, len(sel)] int32`` (neighbors within ``rcut`` per group, before truncation to
+      ``sel``: compare with ``sel`` to detect overflow).
+    """
+    coord = tf.convert_to_tensor(coord)
+    atype = tf.cast(atype, tf.int32)
+    nloc = tf.shape(coord)[0]
+    if box is None:
+        ext_coord = coord
+        ext_index = tf.range(nloc)
+        ext_shift = tf.zeros_like(coord)
+    else:
+        ext_coord, ext_index, ext_shift = _extend(coord, tf.cast(box, coord.dtype), rcut)
+        # centers in the wrapped frame; their own shift is -wrap_i
+        coord = ext_coord[:nloc]
+    center_shift = ext_shift[:nloc]
+    ext_type = tf.gather(atype, ext_index)
+    diff = ext_coord[None, :, :] - coord[:, None, :]                       # [nloc, nall, 3]
+    dist = tf.norm(diff, axis=-1)
+    nall = tf.shape(ext_coord)[0]
+    not_self = tf.logical_not(tf.equal(tf.range(nall)[None, :], tf.range(nloc)[:, None]))
+    within = (dist < rcut) & not_self & (ext_type[None, :] >= 0) & (atype[:, None] >= 0)
+    groups = [None] if mixed_types else list(range(len(sel)))
+    inf = tf.constant(np.inf, dist.dtype)
+    nlists, shifts, counts = [], [], []
+    for g, nsel in zip(groups, sel):
+        mask = within if g is None else within & tf.equal(ext_type[None, :], g)
+        counts.append(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1))
+        d = tf.where(mask, dist, inf)
+        k = tf.minimum(nsel, nall)
+        neg, idx = tf.math.top_k(-d, k=k, sorted=True)
+        valid = tf.math.is_finite(neg)
+        j = tf.where(valid, tf.gather(ext_index, idx), -1)
+        s = tf.gather(ext_shift, idx) - center_shift[:, None, :]
+        s = tf.where(valid[..., None], s, tf.zeros_like(s))
+        pad = nsel - k
+        nlists.append(tf.pad(j, [[0, 0], [0, pad]], constant_values=-1))
+        shifts.append(tf.pad(s, [[0, 0], [0, pad], [0, 0]]))
+    return (tf.concat(nlists, axis=1), tf.concat(shifts, axis=1),
+            tf.stack(counts, axis=1))
