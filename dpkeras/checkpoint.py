@@ -1,0 +1,129 @@
+"""Atomic, verified training checkpoints.
+
+A run directory holds ``checkpoints/ckpt-STEP/`` (a ``tf.train.Checkpoint`` of the model, the
+optimizer and the step, plus ``model.json`` with the model config and ``MANIFEST.json`` with the
+sha256 of every file) and ``checkpoints/latest`` naming the newest complete one.
+
+Writes go to a temporary directory that is renamed into place only when complete, and the
+``latest`` pointer is replaced atomically, so a run killed at any moment leaves the previous
+checkpoint intact. Reads verify every checksum first: a truncated or corrupt checkpoint is a
+clear error, never silently wrong weights.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+
+import tensorflow as tf
+
+from dpkeras.errors import DPKerasError
+
+CKPT_DIR = "checkpoints"
+
+
+def atomic_write_text(path, text):
+    """Write ``text`` to ``path`` atomically (temp file + fsync + rename)."""
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save(run_dir, step, trackables, model_config, keep=5):
+    """Write checkpoint ``ckpt-STEP`` atomically; keep the newest ``keep``. Returns its path."""
+    root = os.path.join(run_dir, CKPT_DIR)
+    os.makedirs(root, exist_ok=True)
+    final = os.path.join(root, f"ckpt-{step}")
+    tmp = tempfile.mkdtemp(dir=root, prefix=".tmp-ckpt-")
+    try:
+        tf.train.Checkpoint(**trackables).write(os.path.join(tmp, "ckpt"))
+        with open(os.path.join(tmp, "model.json"), "w") as f:
+            json.dump({"step": int(step), "model": model_config}, f, indent=1)
+        manifest = {name: _sha256(os.path.join(tmp, name)) for name in sorted(os.listdir(tmp))}
+        with open(os.path.join(tmp, "MANIFEST.json"), "w") as f:
+            json.dump(manifest, f, indent=1)
+        if os.path.exists(final):
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    atomic_write_text(os.path.join(root, "latest"), f"ckpt-{step}\n")
+    steps = sorted(list_steps(run_dir))
+    for old in steps[:-keep] if keep and keep > 0 else []:
+        shutil.rmtree(os.path.join(root, f"ckpt-{old}"), ignore_errors=True)
+    return final
+
+
+def list_steps(run_dir):
+    root = os.path.join(run_dir, CKPT_DIR)
+    if not os.path.isdir(root):
+        return []
+    return [int(n[5:]) for n in os.listdir(root) if n.startswith("ckpt-") and n[5:].isdigit()]
+
+
+def resolve(path):
+    """A run directory or a ``ckpt-STEP`` directory -> the checkpoint directory to read."""
+    if os.path.isfile(os.path.join(path, "MANIFEST.json")):
+        return path
+    root = os.path.join(path, CKPT_DIR)
+    pointer = os.path.join(root, "latest")
+    if not os.path.isfile(pointer):
+        raise DPKerasError(f"{path}: no checkpoint found (expected {pointer}); is this a "
+                           "dpkeras training output directory?")
+    with open(pointer) as f:
+        name = f.read().strip()
+    ckpt = os.path.join(root, name)
+    if not os.path.isdir(ckpt):
+        raise DPKerasError(f"{pointer} names {name}, which does not exist; the run directory "
+                           "was modified by hand")
+    return ckpt
+
+
+def verify(ckpt):
+    """Check every file against ``MANIFEST.json``; raise a clear error on any mismatch."""
+    mpath = os.path.join(ckpt, "MANIFEST.json")
+    try:
+        with open(mpath) as f:
+            manifest = json.load(f)
+    except (OSError, json.JSONDecodeError):
+        raise DPKerasError(f"{mpath}: missing or unreadable; the checkpoint {ckpt} is "
+                           "incomplete (delete it to fall back to an earlier one)") from None
+    for name, digest in manifest.items():
+        p = os.path.join(ckpt, name)
+        if not os.path.isfile(p) or _sha256(p) != digest:
+            raise DPKerasError(f"{p}: checksum mismatch, the checkpoint is truncated or corrupt; "
+                               f"delete {ckpt} to resume from an earlier checkpoint")
+
+
+def read_meta(path):
+    """``(checkpoint dir, {"step", "model"})`` of a run or checkpoint directory, verified."""
+    ckpt = resolve(path)
+    verify(ckpt)
+    with open(os.path.join(ckpt, "model.json")) as f:
+        return ckpt, json.load(f)
+
+
+def restore(ckpt, trackables):
+    """Restore the verified checkpoint ``ckpt`` into ``trackables`` (all must match)."""
+    status = tf.train.Checkpoint(**trackables).read(os.path.join(ckpt, "ckpt"))
+    status.assert_existing_objects_matched()
+    return status

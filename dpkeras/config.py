@@ -1,0 +1,359 @@
+"""The one config schema of dpkeras: DeePMD-kit's ``input.json`` keys and defaults.
+
+:func:`normalize` validates a user's ``input.json`` dict once, at the edge, and returns a copy
+with every default filled in. Unknown keys are errors that name the key path and suggest the
+closest known key; keys DeePMD-kit knows but dpkeras does not implement are accepted only at their
+default value (any other value is an error naming the key).
+"""
+
+import copy
+import difflib
+import json
+import os
+
+from dpkeras.errors import DPKerasError
+
+REQUIRED = object()
+
+
+class Unsupported:
+    """A DeePMD-kit key dpkeras accepts only at its default value."""
+
+    def __init__(self, default, why="not implemented in dpkeras yet"):
+        self.default, self.why = default, why
+
+
+DESCRIPTOR_SE_E2_A = {
+    "type": "se_e2_a",
+    "sel": REQUIRED,
+    "rcut": 6.0,
+    "rcut_smth": 0.5,
+    "neuron": [10, 20, 40],
+    "axis_neuron": 4,
+    "activation_function": "tanh",
+    "resnet_dt": False,
+    "type_one_side": False,
+    "precision": "default",
+    "trainable": True,
+    "seed": None,
+    "exclude_types": [],
+    "env_protection": Unsupported(0.0),
+    "set_davg_zero": False,
+}
+
+FITTING_ENER = {
+    "type": "ener",
+    "neuron": [120, 120, 120],
+    "activation_function": "tanh",
+    "precision": "default",
+    "resnet_dt": True,
+    "trainable": True,
+    "rcond": None,
+    "seed": None,
+    "atom_ener": Unsupported([]),
+    "numb_fparam": Unsupported(0),
+    "numb_aparam": Unsupported(0),
+    "default_fparam": Unsupported(None),
+    "dim_case_embd": Unsupported(0),
+    "use_aparam_as_mask": Unsupported(False),
+    "layer_name": Unsupported(None, "is a multi-task feature, not implemented yet"),
+}
+
+MODEL = {
+    "type_map": REQUIRED,
+    "descriptor": REQUIRED,
+    "fitting_net": REQUIRED,
+    "data_stat_nbatch": 10,
+    "data_stat_protect": 0.01,
+    "data_bias_nsample": 10,
+    "type": "standard",
+    "type_embedding": Unsupported(None),
+    "modifier": Unsupported(None),
+    "compress": Unsupported(None),
+    "spin": Unsupported(None),
+    "use_srtab": Unsupported(None),
+    "smin_alpha": Unsupported(None),
+    "sw_rmin": Unsupported(None),
+    "sw_rmax": Unsupported(None),
+    "pair_exclude_types": Unsupported([]),
+    "atom_exclude_types": Unsupported([]),
+    "preset_out_bias": Unsupported(None),
+    "srtab_add_bias": True,
+    "model_branch_alias": [],
+    "info": {},
+    "bridging_method": Unsupported("None"),
+    "bridging_r_inner": 0.5,
+    "bridging_r_outer": 0.8,
+    "fitting_net_dict": Unsupported(None, "(multi-task) is not implemented yet"),
+    "model_dict": Unsupported(None, "(multi-task) is not implemented yet"),
+    "shared_dict": Unsupported(None, "(multi-task) is not implemented yet"),
+}
+
+LEARNING_RATE_EXP = {
+    "type": "exp",
+    "start_lr": 1e-3,
+    "stop_lr": 1e-8,
+    "decay_steps": 5000,
+    "decay_rate": None,
+    "stop_lr_ratio": Unsupported(None),
+    "warmup_steps": Unsupported(0),
+    "warmup_ratio": Unsupported(None),
+    "warmup_start_factor": Unsupported(0.0),
+    "scale_by_worker": "linear",
+    "smooth": Unsupported(False),
+}
+
+LOSS_ENER = {
+    "type": "ener",
+    "start_pref_e": 0.02,
+    "limit_pref_e": 1.0,
+    "start_pref_f": 1000.0,
+    "limit_pref_f": 1.0,
+    "start_pref_v": 0.0,
+    "limit_pref_v": 0.0,
+    "start_pref_ae": 0.0,
+    "limit_pref_ae": 0.0,
+    "start_pref_pf": Unsupported(0.0),
+    "limit_pref_pf": Unsupported(0.0),
+    "start_pref_h": Unsupported(0.0),
+    "limit_pref_h": Unsupported(0.0),
+    "start_pref_gf": Unsupported(0.0),
+    "limit_pref_gf": Unsupported(0.0),
+    "numb_generalized_coord": Unsupported(0),
+    "relative_f": Unsupported(None),
+    "enable_atom_ener_coeff": Unsupported(False),
+    "use_default_pf": Unsupported(False),
+    "use_huber": Unsupported(False),
+    "huber_delta": 0.01,
+    "loss_func": Unsupported("mse"),
+    "f_use_norm": Unsupported(False),
+    "intensive_ener_virial": Unsupported(False),
+}
+
+DATA = {
+    "systems": REQUIRED,
+    "batch_size": "auto",
+    "auto_prob": "prob_sys_size",
+    "auto_prob_style": None,  # DeePMD-kit's older spelling of auto_prob
+    "sys_probs": None,
+    "sys_weights": None,  # older spelling of sys_probs
+    "set_prefix": "set",
+    "rglob_patterns": Unsupported(None),
+    "min_pair_dist": Unsupported(0.0),
+}
+
+VALIDATION_DATA = dict(DATA, batch_size="auto", numb_btch=1)
+VALIDATION_DATA.pop("min_pair_dist")
+
+TRAINING = {
+    "training_data": REQUIRED,
+    "validation_data": None,
+    "numb_steps": REQUIRED,
+    "seed": None,
+    "disp_file": "lcurve.out",
+    "disp_freq": 1000,
+    "save_freq": 1000,
+    "save_ckpt": "model.ckpt",
+    "max_ckpt_keep": 5,
+    "disp_training": True,
+    "time_training": True,
+    "profiling": False,
+    "profiling_file": "timeline.json",
+    "tensorboard": False,
+    "tensorboard_log_dir": "log",
+    "tensorboard_freq": 1,
+    "stat_file_mode": "update",
+    "save_dir": None,
+    "enable_profiler": False,
+    "disp_avg": False,
+    "change_bias_after_training": Unsupported(False),
+    "data_dict": Unsupported(None, "(multi-task) is not implemented yet"),
+    "fitting_weight": Unsupported(None, "(multi-task) is not implemented yet"),
+    "model_prob": Unsupported(None, "(multi-task) is not implemented yet"),
+    "numb_test": 1,
+    "set_prefix": "set",
+    "gradient_max_norm": Unsupported(None),
+    "mixed_precision": Unsupported(None),
+    "opt_type": "Adam",
+    "enable_ema": Unsupported(False),
+    "ema_decay": 0.999,
+    "ema_ckpt_keep": None,
+    "ckpt_keep_ratio": None,
+    "acc_freq": 1,
+    "zero_stage": 0,
+    "neighbor_graph_method": "auto",
+    "enable_compile": False,
+    "enable_tf32": False,
+    "stat_file": None,
+    "warmup_steps": Unsupported(0),
+}
+
+TOP = {
+    "model": REQUIRED,
+    "learning_rate": {},
+    "loss": {},
+    "training": REQUIRED,
+    "nvnmd": Unsupported(None),
+}
+
+DESCRIPTOR_SCHEMAS = {"se_e2_a": DESCRIPTOR_SE_E2_A, "se_a": DESCRIPTOR_SE_E2_A}
+FITTING_SCHEMAS = {"ener": FITTING_ENER}
+LR_SCHEMAS = {"exp": LEARNING_RATE_EXP}
+LOSS_SCHEMAS = {"ener": LOSS_ENER}
+# descriptor kinds DeePMD-kit has that dpkeras does not implement yet
+KNOWN_DESCRIPTORS = ["se_e2_r", "se_r", "se_e3", "se_t", "se_atten", "dpa1", "se_atten_v2",
+                     "hybrid", "se_a_mask", "se_a_ebd_v2", "dpa2", "dpa3", "se_e3_tebd"]
+
+
+def _fail(path, msg):
+    raise DPKerasError(f"input.json: {path}: {msg}")
+
+
+def _apply_schema(section, schema, path):
+    if not isinstance(section, dict):
+        _fail(path, f"expected an object, got {type(section).__name__}")
+    out = {}
+    for key, value in section.items():
+        if key.startswith("_") or key == "@comment":  # DeePMD-kit comments ("_comment")
+            continue
+        if key not in schema:
+            close = difflib.get_close_matches(key, list(schema), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            _fail(f"{path}.{key}", f"unknown key{hint} (known keys: {', '.join(sorted(schema))})")
+        spec = schema[key]
+        if isinstance(spec, Unsupported):
+            if value != spec.default:
+                _fail(f"{path}.{key}", f"{key} = {json.dumps(value)} {spec.why}; remove the key "
+                      f"or set it to {json.dumps(spec.default)}")
+        out[key] = value
+    for key, spec in schema.items():
+        if key in out:
+            continue
+        if spec is REQUIRED:
+            _fail(f"{path}.{key}", "required key is missing")
+        out[key] = copy.deepcopy(spec.default if isinstance(spec, Unsupported) else spec)
+    return out
+
+
+def _typed_section(section, schemas, path, default_type, what):
+    if not isinstance(section, dict):
+        _fail(path, f"expected an object, got {type(section).__name__}")
+    kind = section.get("type", default_type)
+    if kind not in schemas:
+        if what == "descriptor" and kind in KNOWN_DESCRIPTORS:
+            _fail(f"{path}.type", f"descriptor {kind!r} is not implemented in dpkeras yet "
+                  f"(available: {', '.join(sorted(schemas))})")
+        close = difflib.get_close_matches(str(kind), list(schemas), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        _fail(f"{path}.type", f"unknown {what} type {kind!r}{hint} "
+              f"(available: {', '.join(sorted(schemas))})")
+    out = _apply_schema(dict(section, type=kind), schemas[kind], path)
+    return out
+
+
+def _check_descriptor(d, ntypes, path):
+    sel = d["sel"]
+    if isinstance(sel, str):
+        _fail(f"{path}.sel", f"sel = {sel!r}: automatic sel is not implemented yet; give one "
+              "integer per type (run with the neighbor statistics printed by dpkeras.train to "
+              "choose them)")
+    if not isinstance(sel, list) or len(sel) != ntypes or not all(
+            isinstance(s, int) and s >= 0 for s in sel):
+        _fail(f"{path}.sel", f"expected a list of {ntypes} non-negative integers (one per "
+              f"element of type_map), got {json.dumps(sel)}")
+    if not 0 <= d["rcut_smth"] < d["rcut"]:
+        _fail(f"{path}.rcut_smth", f"need 0 <= rcut_smth < rcut, got rcut_smth={d['rcut_smth']}"
+              f", rcut={d['rcut']}")
+    if d["axis_neuron"] > d["neuron"][-1]:
+        _fail(f"{path}.axis_neuron", f"axis_neuron {d['axis_neuron']} exceeds the last "
+              f"embedding width {d['neuron'][-1]}")
+    for pair in d["exclude_types"]:
+        if len(pair) != 2 or not all(0 <= t < ntypes for t in pair):
+            _fail(f"{path}.exclude_types", f"{pair} is not a pair of type indices < {ntypes}")
+    _check_precision(d, path)
+
+
+def _check_precision(d, path):
+    if d["precision"] not in ("default", "float64"):
+        _fail(f"{path}.precision", f"precision {d['precision']!r} is not implemented yet "
+              "(dpkeras computes in float64); use 'float64' or 'default'")
+    d["precision"] = "float64"
+
+
+def normalize_model(model):
+    """Validate the ``model`` section and fill defaults."""
+    m = _apply_schema(model, MODEL, "model")
+    tm = m["type_map"]
+    if not isinstance(tm, list) or not tm or not all(isinstance(t, str) for t in tm):
+        _fail("model.type_map", "expected a non-empty list of element names")
+    if len(set(tm)) != len(tm):
+        _fail("model.type_map", f"duplicate element names in {tm}")
+    m["descriptor"] = _typed_section(m["descriptor"], DESCRIPTOR_SCHEMAS, "model.descriptor",
+                                     None, "descriptor")
+    if m["descriptor"]["type"] == "se_a":
+        m["descriptor"]["type"] = "se_e2_a"
+    _check_descriptor(m["descriptor"], len(tm), "model.descriptor")
+    m["fitting_net"] = _typed_section(m["fitting_net"], FITTING_SCHEMAS, "model.fitting_net",
+                                      "ener", "fitting_net")
+    _check_precision(m["fitting_net"], "model.fitting_net")
+    return m
+
+
+def _normalize_data(d, schema, path):
+    if isinstance(d, (list, str)):
+        d = {"systems": d}
+    out = _apply_schema(d, schema, path)
+    if isinstance(out["systems"], str):
+        out["systems"] = [out["systems"]]
+    if out.get("auto_prob_style") is not None:
+        out["auto_prob"] = out.pop("auto_prob_style")
+    out.pop("auto_prob_style", None)
+    if out.get("sys_weights") is not None:
+        out["sys_probs"] = out.pop("sys_weights")
+    out.pop("sys_weights", None)
+    return out
+
+
+def normalize(config):
+    """Validate a whole ``input.json`` dict; return a normalized copy (defaults filled)."""
+    top = _apply_schema(config, TOP, "")
+    out = {"model": normalize_model(top["model"])}
+    out["learning_rate"] = _typed_section(top["learning_rate"], LR_SCHEMAS, "learning_rate",
+                                          "exp", "learning_rate")
+    out["loss"] = _typed_section(top["loss"], LOSS_SCHEMAS, "loss", "ener", "loss")
+    t = _apply_schema(top["training"], TRAINING, "training")
+    t["training_data"] = _normalize_data(t["training_data"], DATA, "training.training_data")
+    if t["validation_data"] is not None:
+        t["validation_data"] = _normalize_data(t["validation_data"], VALIDATION_DATA,
+                                               "training.validation_data")
+    if not isinstance(t["numb_steps"], int) or t["numb_steps"] < 0:
+        _fail("training.numb_steps", f"expected a non-negative integer, got {t['numb_steps']!r}")
+    for key in ("disp_freq", "save_freq"):
+        if not isinstance(t[key], int) or t[key] <= 0:
+            _fail(f"training.{key}", f"expected a positive integer, got {t[key]!r}")
+    out["training"] = t
+    return out
+
+
+def load_input(path):
+    """Read and normalize an ``input.json`` file (one clear error for a missing/invalid file)."""
+    if not os.path.isfile(path):
+        raise DPKerasError(f"{path}: input file not found")
+    try:
+        with open(path) as f:
+            raw = json.load(f)
+    except json.JSONDecodeError as exc:
+        raise DPKerasError(f"{path}: not valid JSON ({exc})") from None
+    try:
+        return normalize(raw)
+    except DPKerasError as exc:
+        raise DPKerasError(str(exc).replace("input.json:", f"{path}:", 1)) from None
+
+
+def model_kwargs(model_section):
+    """Split a normalized model section into ``EnergyModel`` constructor arguments."""
+    d = {k: v for k, v in model_section["descriptor"].items() if k not in ("env_protection",)}
+    f = {k: v for k, v in model_section["fitting_net"].items()
+         if k not in ("rcond", "atom_ener", "numb_fparam", "numb_aparam", "default_fparam",
+                      "dim_case_embd", "use_aparam_as_mask", "layer_name")}
+    return {"type_map": list(model_section["type_map"]), "descriptor": d, "fitting_net": f}

@@ -1,0 +1,184 @@
+"""Read one DeePMD-kit system (npy directory or ``file.h5#/group``).
+
+A system holds ``natoms`` atoms of fixed types and ``nframes`` frames:
+
+* ``type.raw`` (natoms ints) and optional ``type_map.raw`` (element names);
+* ``set.*/coord.npy [nf, natoms*3]`` Angstrom, ``box.npy [nf, 9]`` (cell vectors as rows),
+  ``energy.npy [nf]`` eV, ``force.npy [nf, natoms*3]`` eV/A, ``virial.npy [nf, 9]`` eV,
+  ``atom_ener.npy [nf, natoms]`` eV;
+* a file ``nopbc`` marks a non-periodic system (``box.npy`` is then ignored).
+
+Types are remapped to the model's ``type_map`` by element name.
+"""
+
+import glob
+import os
+
+import numpy as np
+
+from dpkeras.errors import DPKerasError
+
+# label name -> per-frame width as a function of natoms
+LABELS = {
+    "energy": lambda n: 1,
+    "force": lambda n: 3 * n,
+    "virial": lambda n: 9,
+    "atom_ener": lambda n: n,
+}
+
+
+class _Dir:
+    """Uniform access to an npy system directory or an HDF5 group."""
+
+    def __init__(self, path):
+        self.path = path
+        if "#" in path or path.endswith((".h5", ".hdf5")):
+            import h5py
+
+            fname, _, group = path.partition("#")
+            if not os.path.isfile(fname):
+                raise DPKerasError(f"{fname}: HDF5 data file not found")
+            self._h5 = h5py.File(fname, "r")
+            group = group or "/"
+            if group not in self._h5:
+                raise DPKerasError(f"{path}: no group {group!r} in {fname}")
+            self._g = self._h5[group]
+        else:
+            self._h5 = None
+            if not os.path.isdir(path):
+                raise DPKerasError(f"{path}: data system not found (expected a directory with "
+                                   "type.raw and set.*/ or an HDF5 'file.h5#/group')")
+
+    def exists(self, name):
+        if self._h5 is not None:
+            return name in self._g
+        return os.path.exists(os.path.join(self.path, name))
+
+    def read_raw(self, name, dtype):
+        if self._h5 is not None:
+            v = self._g[name][()]
+            return np.asarray([x.decode() if isinstance(x, bytes) else x for x in np.ravel(v)]
+                              ).astype(dtype)
+        with open(os.path.join(self.path, name)) as f:
+            return np.asarray(f.read().split(), dtype=dtype)
+
+    def sets(self, prefix):
+        if self._h5 is not None:
+            return sorted(k for k in self._g if k.startswith(prefix + "."))
+        return sorted(os.path.basename(p) for p in glob.glob(os.path.join(self.path,
+                                                                            prefix + ".*"))
+                      if os.path.isdir(p))
+
+    def load(self, set_name, name):
+        """Array of ``set_name/name.npy`` or ``None`` when absent."""
+        if self._h5 is not None:
+            key = f"{set_name}/{name}.npy"
+            return np.asarray(self._g[key][()]) if key in self._g else None
+        fname = os.path.join(self.path, set_name, name + ".npy")
+        if not os.path.isfile(fname):
+            return None
+        try:
+            return np.load(fname)
+        except Exception as exc:
+            raise DPKerasError(f"{fname}: cannot read ({exc}); the file is corrupt") from None
+
+
+class DeepmdSystem:
+    """All frames of one system in memory, with types in the model's ``type_map``.
+
+    Attributes: ``path``, ``natoms``, ``nframes``, ``atype [natoms]`` (model indices), ``pbc``,
+    ``coord [nf, natoms, 3]``, ``box [nf, 3, 3]`` (zeros when not periodic) and ``labels`` (name
+    -> array, only those present: ``energy [nf]``, ``force [nf, natoms, 3]``, ``virial [nf, 9]``,
+    ``atom_ener [nf, natoms]``).
+    """
+
+    def __init__(self, path, type_map=None, set_prefix="set"):
+        self.path = path
+        d = _Dir(path)
+        if not d.exists("type.raw"):
+            raise DPKerasError(f"{path}: type.raw is missing; not a DeePMD-kit system")
+        atype = d.read_raw("type.raw", int)
+        sys_map = list(d.read_raw("type_map.raw", str)) if d.exists("type_map.raw") else None
+        self.natoms = len(atype)
+        self.pbc = not d.exists("nopbc")
+        self.atype = self._remap(atype, sys_map, type_map)
+        sets = d.sets(set_prefix)
+        if not sets:
+            raise DPKerasError(f"{path}: no {set_prefix}.* directories with frames")
+        coords, boxes, labels = [], [], {k: [] for k in LABELS}
+        for s in sets:
+            where = f"{path}/{s}"
+            c = d.load(s, "coord")
+            if c is None:
+                raise DPKerasError(f"{where}/coord.npy is missing")
+            nf = self._check(c, 3 * self.natoms, f"{where}/coord.npy")
+            coords.append(c.reshape(nf, self.natoms, 3))
+            if self.pbc:
+                b = d.load(s, "box")
+                if b is None:
+                    raise DPKerasError(f"{where}/box.npy is missing (add it, or add an empty "
+                                       f"file {path}/nopbc for a non-periodic system)")
+                self._check(b, 9, f"{where}/box.npy", nf)
+                boxes.append(b.reshape(nf, 3, 3))
+            else:
+                boxes.append(np.zeros((nf, 3, 3)))
+            for name, width in LABELS.items():
+                v = d.load(s, name)
+                if v is not None:
+                    self._check(v, width(self.natoms), f"{where}/{name}.npy", nf)
+                    labels[name].append(v.reshape(nf, -1))
+                elif labels[name]:
+                    raise DPKerasError(f"{where}/{name}.npy is missing while other sets of "
+                                       f"{path} have it")
+        self.coord = np.concatenate(coords).astype(np.float64)
+        self.box = np.concatenate(boxes).astype(np.float64)
+        self.nframes = len(self.coord)
+        self.labels = {}
+        for name, parts in labels.items():
+            if not parts:
+                continue
+            if len(parts) != len(sets):
+                raise DPKerasError(f"{path}: {name}.npy is present in some sets only")
+            v = np.concatenate(parts).astype(np.float64)
+            self.labels[name] = v.reshape(self.nframes, self.natoms, 3) if name == "force" \
+                else (v[:, 0] if name == "energy" else v)
+        if self.pbc:
+            vol = np.abs(np.linalg.det(self.box))
+            bad = np.where(vol < 1e-8)[0]
+            if len(bad):
+                raise DPKerasError(f"{path}: frame {bad[0]} has a singular box (volume "
+                                   f"{vol[bad[0]]:.3g}); fix box.npy or mark the system nopbc")
+
+    def _remap(self, atype, sys_map, type_map):
+        if type_map is None:
+            return atype.astype(np.int32)
+        if sys_map is None:
+            if atype.max(initial=0) >= len(type_map):
+                raise DPKerasError(f"{self.path}: type.raw uses type {atype.max()} but the "
+                                   f"model's type_map has {len(type_map)} elements; add "
+                                   "type_map.raw to the system")
+            return atype.astype(np.int32)
+        if atype.max(initial=0) >= len(sys_map):
+            raise DPKerasError(f"{self.path}: type.raw uses type {atype.max()} but "
+                               f"type_map.raw lists only {sys_map}")
+        missing = sorted(set(sys_map[t] for t in set(atype.tolist())) - set(type_map))
+        if missing:
+            raise DPKerasError(f"{self.path}: element(s) {missing} are not in the model's "
+                               f"type_map {list(type_map)}; add them to model.type_map")
+        lookup = np.array([type_map.index(e) if e in type_map else -1 for e in sys_map])
+        return lookup[atype].astype(np.int32)
+
+    @staticmethod
+    def _check(arr, width, where, nframes=None):
+        if arr.ndim == 1 and width == 1:
+            arr = arr.reshape(-1, 1)
+        if arr.ndim != 2 or arr.shape[1] != width:
+            raise DPKerasError(f"{where}: wrong shape {arr.shape}, expected "
+                               f"({nframes if nframes else 'nframes'}, {width})")
+        if nframes is not None and arr.shape[0] != nframes:
+            raise DPKerasError(f"{where}: {arr.shape[0]} frames but coord.npy has {nframes}")
+        return arr.shape[0]
+
+    def type_counts(self, ntypes):
+        """Atoms per type ``[ntypes]``."""
+        return np.bincount(self.atype, minlength=ntypes)

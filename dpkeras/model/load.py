@@ -1,0 +1,74 @@
+"""Load a model from any format dpkeras speaks, as an ``EnergyModel``.
+
+Accepted: a dpkeras SavedModel directory (``python -m dpkeras.freeze``), a ``.keras`` file, a
+DeePMD-kit ``.dp`` file, a DeePMD-kit TensorFlow frozen graph ``.pb``, or a training run /
+checkpoint directory.
+"""
+
+import json
+import os
+
+from dpkeras.errors import DPKerasError
+
+
+def load_model(path):
+    """Return ``(model, kind)`` with ``kind`` one of ``savedmodel``, ``keras``, ``dp``, ``pb``,
+    ``checkpoint``."""
+    from dpkeras.model.weights import build_model, set_weights
+
+    if not os.path.exists(path):
+        raise DPKerasError(f"{path}: model not found")
+    if os.path.isdir(path):
+        if os.path.isfile(os.path.join(path, "saved_model.pb")):
+            return _load_savedmodel(path), "savedmodel"
+        from dpkeras import checkpoint
+
+        ckpt, meta = checkpoint.read_meta(path)
+        model = build_model(meta["model"])
+        checkpoint.restore(ckpt, {"model": model}).expect_partial()
+        return model, "checkpoint"
+    if path.endswith(".pb"):
+        from dpkeras.io.deepmd_pb import read_energy_model
+
+        cfg, weights = read_energy_model(path)
+        model = build_model(cfg)
+        set_weights(model, weights, path)
+        return model, "pb"
+    if path.endswith(".dp"):
+        from dpkeras.io.dpfile import read_dp
+
+        cfg, weights = read_dp(path)
+        model = build_model(cfg)
+        set_weights(model, weights, path)
+        return model, "dp"
+    if path.endswith(".keras"):
+        import keras
+
+        import dpkeras.model  # noqa: F401  (registers the serializable classes)
+
+        try:
+            return keras.saving.load_model(path), "keras"
+        except Exception as exc:
+            raise DPKerasError(f"{path}: cannot load the .keras file ({exc}); it is corrupt or "
+                               "was not written by dpkeras") from None
+    raise DPKerasError(f"{path}: unknown model format; expected a SavedModel directory, a run "
+                       "directory, or a .keras / .dp / .pb file")
+
+
+def _load_savedmodel(path):
+    import tensorflow as tf
+
+    from dpkeras.model.weights import build_model
+
+    try:
+        obj = tf.saved_model.load(path)
+        config = json.loads(obj.model_config_json.numpy().decode())
+    except Exception as exc:
+        raise DPKerasError(f"{path}: not a readable dpkeras SavedModel ({exc})") from None
+    model = build_model(config["model"])
+    if len(obj.model_weights) != len(model.weights):
+        raise DPKerasError(f"{path}: {len(obj.model_weights)} weights stored but the model has "
+                           f"{len(model.weights)}; the SavedModel is inconsistent")
+    for dst, src in zip(model.weights, obj.model_weights):
+        dst.assign(src)
+    return model

@@ -1,0 +1,51 @@
+"""Move weights between an ``EnergyModel`` and a plain dict of numpy arrays.
+
+The dict is the common currency of every foreign format reader/writer (DeePMD-kit ``.pb`` and
+``.dp``) and of ``--init_model``::
+
+    {"davg": [ntypes, nnei, 4], "dstd": [ntypes, nnei, 4],
+     "embeddings": {(ti, tj) or (tj,): {"w": [...], "b": [...], "idt": [... or None]}},
+     "fitting": [{"w", "b", "idt", "w_out", "b_out"} per type],
+     "bias_atom_e": [ntypes]}
+"""
+
+from dpkeras.config import model_kwargs, normalize_model
+from dpkeras.errors import DPKerasError
+from dpkeras.model.ener import EnergyModel
+
+
+def build_model(model_section):
+    """An ``EnergyModel`` from a (not necessarily normalized) ``model`` section."""
+    return EnergyModel(**model_kwargs(normalize_model(model_section)))
+
+
+def get_weights(model):
+    d = model.descriptor
+    return {
+        "davg": d.env_mat.davg.numpy(),
+        "dstd": d.env_mat.dstd.numpy(),
+        "embeddings": {k: net.get_numpy() for k, net in d.embeddings.items()},
+        "fitting": [net.get_numpy() for net in model.fitting.nets],
+        "bias_atom_e": model.fitting.bias_atom_e.numpy(),
+    }
+
+
+def set_weights(model, weights, source="the source model"):
+    d = model.descriptor
+    if set(weights["embeddings"]) != set(d.embeddings):
+        raise DPKerasError(f"{source}: embedding nets {sorted(weights['embeddings'])} do not "
+                           f"match the model's {sorted(d.embeddings)} (type_one_side / "
+                           "exclude_types / type_map differ)")
+    if len(weights["fitting"]) != len(model.fitting.nets):
+        raise DPKerasError(f"{source}: {len(weights['fitting'])} fitting nets, the model has "
+                           f"{len(model.fitting.nets)}")
+    if weights["davg"].shape != tuple(d.env_mat.davg.shape):
+        raise DPKerasError(f"{source}: descriptor statistics have shape "
+                           f"{weights['davg'].shape}, the model expects "
+                           f"{tuple(d.env_mat.davg.shape)} (sel or type_map differ)")
+    d.env_mat.set_stats(weights["davg"], weights["dstd"])
+    for k, net in d.embeddings.items():
+        net.set_numpy(weights["embeddings"][k])
+    for net, w in zip(model.fitting.nets, weights["fitting"]):
+        net.set_numpy(w)
+    model.fitting.bias_atom_e.assign(weights["bias_atom_e"])

@@ -1,0 +1,94 @@
+"""Statistics from data: descriptor normalization, per-type energy bias, neighbor counts.
+
+All three follow DeePMD-kit's TF backend:
+
+* ``davg``/``dstd`` per center type from the raw environment matrices of the first
+  ``data_stat_nbatch`` batches of every system (padded slots included): radial column mean and
+  std; angular columns mean 0 and the std of their three components pooled; any std below
+  ``data_stat_protect`` is set to it.
+* ``bias_atom_e``: least-squares solution (minimum norm) of ``counts @ bias = mean energy``, one
+  row per system.
+* neighbor statistics: the largest number of neighbors of each type within ``rcut`` and the
+  smallest pair distance, used to check ``sel``.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from dpkeras.env_mat import env_matrix, pair_vectors
+from dpkeras.errors import DPKerasError
+
+
+def compute_env_stats(data, descriptor, nbatch, protect=1e-2):
+    """``(davg, dstd)`` of shape ``[ntypes, nnei, 4]`` for a ``DescrptSeA``-like descriptor."""
+    ntypes, nnei = descriptor.ntypes, descriptor.nnei
+    sums = np.zeros((ntypes, 5))  # sumr, suma, sumn, sumr2, suma2
+    nframes = None if nbatch is None else nbatch * max(data.batch_sizes)
+    for _, _, b in data.frames(descriptor.rcut, descriptor.sel, descriptor.mixed_types(),
+                            max_frames=nframes):
+        rij, mask = pair_vectors(b["coord"], b["box"], b["nlist"], b["shift"])
+        env = env_matrix(rij, mask, descriptor.rcut_smth, descriptor.rcut).numpy()
+        atype = b["atype"].numpy()
+        for t in range(ntypes):
+            dd = env[atype == t].reshape(-1, 4)
+            if not len(dd):
+                continue
+            r, a = dd[:, 0], dd[:, 1:]
+            sums[t] += [r.sum(), a.sum() / 3.0, len(dd), (r * r).sum(), (a * a).sum() / 3.0]
+    davg = np.zeros((ntypes, nnei, 4))
+    dstd = np.ones((ntypes, nnei, 4))
+    for t in range(ntypes):
+        sumr, suma, n, sumr2, suma2 = sums[t]
+        if n == 0:
+            continue  # type absent from the data: keep avg 0 / std 1
+        davg[t, :, 0] = sumr / n
+        std_r = np.sqrt(max(sumr2 / n - (sumr / n) ** 2, 0.0))
+        std_a = np.sqrt(max(suma2 / n - (suma / n) ** 2, 0.0))
+        dstd[t, :, 0] = max(std_r, protect)
+        dstd[t, :, 1:] = max(std_a, protect)
+    if descriptor.set_davg_zero:
+        davg[:] = 0.0
+    return davg, dstd
+
+
+def compute_energy_bias(data, ntypes, rcond=None):
+    """Per-type energy bias ``[ntypes]`` from the mean energy of each system."""
+    rows, energies = [], []
+    for s in data.systems:
+        if "energy" not in s.labels:
+            continue
+        rows.append(s.type_counts(ntypes))
+        energies.append(s.labels["energy"].mean())
+    if not rows:
+        return np.zeros(ntypes)
+    bias, *_ = np.linalg.lstsq(np.asarray(rows, float), np.asarray(energies), rcond=rcond)
+    return bias
+
+
+def neighbor_stat(data, rcut, sel, mixed_types=False):
+    """``(max_count [len(sel)], min_dist)`` over every frame; raises on a ``sel`` overflow,
+    naming the system, frame and counts."""
+    max_count = np.zeros(len(sel), dtype=int)
+    min_dist = np.inf
+    # one slot per group is enough: counts are taken before truncation, and the nearest
+    # neighbor gives the smallest distance
+    for k, lo, b in data.frames(rcut, [1] * len(sel), mixed_types, batch=16):
+        count = b["nbor_count"].numpy()
+        per_frame = count.max(axis=1)                                   # [nf, ngroups]
+        max_count = np.maximum(max_count, per_frame.max(axis=0))
+        rij, mask = pair_vectors(b["coord"], b["box"], b["nlist"], b["shift"])
+        d = tf.where(mask, tf.norm(rij, axis=-1), np.inf).numpy()
+        min_dist = min(min_dist, float(d.min()))
+        over = np.argwhere(per_frame > np.asarray(sel)[None, :])
+        if len(over):
+            f, g = over[0]
+            raise DPKerasError(
+                f"{data.systems[int(k)].path}: frame {int(lo) + f} has {per_frame[f, g]} "
+                f"neighbors of "
+                f"{_group_name(data, g, mixed_types)} within rcut={rcut}, more than "
+                f"sel[{g}]={sel[g]}; raise sel[{g}] to at least {per_frame[f, g]}")
+    return max_count, min_dist
+
+
+def _group_name(data, g, mixed_types):
+    return "any type" if mixed_types else f"type {g} ({data.type_map[g]})"

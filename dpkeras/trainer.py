@@ -1,0 +1,236 @@
+"""Single-task training loop: DeePMD-kit semantics, Keras model and optimizer, TF checkpoints.
+
+``Trainer(config, output_dir).run()`` with a normalized ``input.json`` dict
+(:func:`dpkeras.config.normalize`). Writes ``lcurve.out`` (DeePMD-kit's columns), ``out.json``
+(the normalized input), ``train.log`` and ``checkpoints/``.
+"""
+
+import json
+import logging
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from dpkeras import checkpoint
+from dpkeras import lr as lr_mod
+from dpkeras.data.pipeline import DataSystems
+from dpkeras.errors import DPKerasError
+from dpkeras.loss import EnerLoss
+from dpkeras.model.weights import build_model, get_weights, set_weights
+from dpkeras.stat import compute_energy_bias, compute_env_stats, neighbor_stat
+
+log = logging.getLogger("dpkeras")
+
+MODEL_INPUTS = ("coord", "box", "atype", "nlist", "shift")
+
+
+class Trainer:
+    """Args:
+      config: normalized input dict.
+      output_dir: where ``lcurve.out``, logs and checkpoints go.
+      restart: a run or checkpoint directory to resume exactly (step, lr, optimizer state).
+      init_model: a model path (any format) whose weights initialize a fresh run.
+      skip_neighbor_stat: do not scan the data for the neighbor statistics.
+    """
+
+    def __init__(self, config, output_dir=".", restart=None, init_model=None,
+                 skip_neighbor_stat=False):
+        self.config = config
+        self.output_dir = output_dir
+        self.restart = restart
+        self.init_model = init_model
+        self.skip_neighbor_stat = skip_neighbor_stat
+        t = config["training"]
+        self.numb_steps = t["numb_steps"]
+        self.seed = t["seed"] if t["seed"] is not None else int(np.random.SeedSequence().entropy
+                                                                 % (2 ** 31))
+        self.disp_freq, self.save_freq = t["disp_freq"], t["save_freq"]
+        type_map = config["model"]["type_map"]
+        self.train_data = DataSystems(t["training_data"], type_map, "training.training_data")
+        self.valid_data = None
+        if t["validation_data"] is not None:
+            self.valid_data = DataSystems(t["validation_data"], type_map,
+                                          "training.validation_data")
+        self.schedule = lr_mod.from_config(config["learning_rate"], self.numb_steps)
+        self.loss = EnerLoss(config["loss"], self.schedule.start_lr)
+
+    # --- setup ------------------------------------------------------------------------------
+    def _build(self):
+        cfg = self.config["model"]
+        keras.utils.set_random_seed(self.seed)
+        model = build_model(cfg)
+        d = model.descriptor
+        if not self.skip_neighbor_stat:
+            max_count, min_dist = neighbor_stat(self.train_data, d.rcut, d.sel)
+            log.info("neighbor statistics: max neighbors per type %s (sel %s), min pair "
+                     "distance %.4f A", max_count.tolist(), d.sel, min_dist)
+        start_step = 0
+        optimizer = keras.optimizers.Adam(learning_rate=self.schedule, epsilon=1e-8)
+        optimizer.build(model.trainable_variables)
+        if self.restart:
+            ckpt, meta = checkpoint.read_meta(self.restart)
+            if meta["model"] != cfg:
+                raise DPKerasError(f"{self.restart}: the checkpoint's model section differs "
+                                   "from input.json; restart with the same model settings")
+            checkpoint.restore(ckpt, {"model": model, "optimizer": optimizer})
+            start_step = int(meta["step"])
+            log.info("restarted from %s at step %d", ckpt, start_step)
+        elif self.init_model:
+            from dpkeras.model.load import load_model
+
+            src, _ = load_model(self.init_model)
+            if src.get_type_map() != model.get_type_map():
+                raise DPKerasError(f"{self.init_model}: type_map {src.get_type_map()} differs "
+                                   f"from input.json's {model.get_type_map()}")
+            set_weights(model, get_weights(src), self.init_model)
+            log.info("initialized the weights from %s", self.init_model)
+        else:
+            davg, dstd = compute_env_stats(self.train_data, d, cfg["data_stat_nbatch"],
+                                           cfg["data_stat_protect"])
+            d.env_mat.set_stats(davg, dstd)
+            bias = compute_energy_bias(self.train_data, model.get_ntypes(),
+                                       cfg["fitting_net"]["rcond"])
+            model.fitting.bias_atom_e.assign(bias)
+            log.info("energy bias per type %s: %s", model.get_type_map(),
+                     np.array2string(bias, precision=6))
+        return model, optimizer, start_step
+
+    # --- compiled steps ----------------------------------------------------------------------
+    def _make_steps(self, model, optimizer):
+        loss_fn = self.loss
+
+        @tf.function(reduce_retracing=True)
+        def train_step(batch):
+            lr = self.schedule(optimizer.iterations)
+            inputs = {k: batch[k] for k in MODEL_INPUTS}
+            with tf.GradientTape() as tape:
+                out = model(inputs, training=True)
+                loss, metrics = loss_fn(out, batch, lr)
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply(grads, model.trainable_variables)
+            return metrics
+
+        @tf.function(reduce_retracing=True)
+        def eval_step(batch, lr):
+            out = model({k: batch[k] for k in MODEL_INPUTS})
+            return loss_fn(out, batch, lr)[1]
+
+        return train_step, eval_step
+
+    # --- loop ------------------------------------------------------------------------------
+    def run(self):
+        os.makedirs(self.output_dir, exist_ok=True)
+        _add_file_log(os.path.join(self.output_dir, "train.log"))
+        checkpoint.atomic_write_text(os.path.join(self.output_dir, "out.json"),
+                                     json.dumps(self.config, indent=2))
+        model, optimizer, start = self._build()
+        train_step, eval_step = self._make_steps(model, optimizer)
+        names = self.loss.metric_names()
+        lcurve = LCurve(os.path.join(self.output_dir, self.config["training"]["disp_file"]),
+                        names, self.valid_data is not None, start)
+        trackables = {"model": model, "optimizer": optimizer}
+        model_cfg = self.config["model"]
+        keep = self.config["training"]["max_ckpt_keep"]
+        d = model.descriptor
+        if start == 0:
+            first = self.train_data.batch(*self.train_data.sample(self.seed, 0))
+            first = next(iter(self.train_data._pipeline(
+                tf.data.Dataset.from_tensors(first), d.rcut, d.sel, d.mixed_types())))
+            lcurve.write(0, self._valid(eval_step, 0), eval_step(first, self.schedule(0)),
+                         self.schedule.value(0))
+        ds = self.train_data.dataset(self.seed, start, self.numb_steps, d.rcut, d.sel,
+                                     d.mixed_types())
+        t0, last_t, last_step = time.time(), time.time(), start
+        step = start
+        for batch in ds:
+            metrics = train_step(batch)
+            step += 1
+            if step % self.disp_freq == 0 or step == self.numb_steps:
+                trn = {k: float(v) for k, v in metrics.items()}
+                lr_now = self.schedule.value(step - 1)
+                lcurve.write(step, self._valid(eval_step, step), trn, lr_now)
+                now = time.time()
+                rate = (step - last_step) / max(now - last_t, 1e-9)
+                eta = (self.numb_steps - step) / max(rate, 1e-9)
+                log.info("step %d/%d  %s  lr %.2e  %.2f steps/s  ETA %s", step,
+                         self.numb_steps, "  ".join(f"{k}_trn {v:.3e}" for k, v in trn.items()),
+                         lr_now, rate, _fmt_time(eta))
+                last_t, last_step = now, step
+            if step % self.save_freq == 0 or step == self.numb_steps:
+                path = checkpoint.save(self.output_dir, step, trackables, model_cfg, keep)
+                log.info("saved checkpoint %s", path)
+        lcurve.close()
+        log.info("finished %d steps in %s", step - start, _fmt_time(time.time() - t0))
+        return model
+
+    def _valid(self, eval_step, step):
+        if self.valid_data is None:
+            return None
+        nb = self.config["training"]["validation_data"].get("numb_btch", 1)
+        d = self.valid_data
+        rcut, sel = self.config["model"]["descriptor"]["rcut"], \
+            self.config["model"]["descriptor"]["sel"]
+        ds = d.dataset(self.seed, step * nb, step * nb + nb, rcut, sel, stream=1)
+        acc = {}
+        for batch in ds:
+            for k, v in eval_step(batch, self.schedule(step)).items():
+                acc.setdefault(k, []).append(float(v) ** 2)
+        return {k: float(np.sqrt(np.mean(v))) for k, v in acc.items()}
+
+
+class LCurve:
+    """``lcurve.out`` in DeePMD-kit's format; on restart, lines after the restored step are
+    dropped so the file continues exactly."""
+
+    def __init__(self, path, names, has_valid, start_step):
+        self.names, self.has_valid = names, has_valid
+        if start_step > 0 and os.path.exists(path):
+            with open(path) as f:
+                lines = f.readlines()
+            kept = [ln for ln in lines if ln.startswith("#") or
+                    (ln.split() and int(ln.split()[0]) <= start_step)]
+            checkpoint.atomic_write_text(path, "".join(kept))
+            self.f = open(path, "a")
+        else:
+            self.f = open(path, "w")
+            head = "%-7s" % "# step"
+            for k in names:
+                head += ("   %11s %11s" % (k + "_val", k + "_trn")) if has_valid else \
+                    ("   %11s" % (k + "_trn"))
+            head += "   %-8s\n" % "lr"
+            self.f.write(head)
+            self.f.write("# If there is no available reference data, rmse_*_{val,trn} will "
+                         "print nan\n")
+            self.f.flush()
+
+    def write(self, step, valid, train, lr):
+        line = "%7d" % step
+        for k in self.names:
+            trn = float(train[k])
+            if self.has_valid:
+                line += "   %11.2e %11.2e" % (valid[k], trn)
+            else:
+                line += "   %11.2e" % trn
+        line += "   %8.1e\n" % lr
+        self.f.write(line)
+        self.f.flush()
+
+    def close(self):
+        self.f.close()
+
+
+def _fmt_time(sec):
+    sec = int(sec)
+    return f"{sec // 3600:d}:{sec % 3600 // 60:02d}:{sec % 60:02d}"
+
+
+def _add_file_log(path):
+    for h in log.handlers:
+        if isinstance(h, logging.FileHandler) and h.baseFilename == os.path.abspath(path):
+            return
+    h = logging.FileHandler(path)
+    h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(h)
