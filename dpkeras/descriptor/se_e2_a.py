@@ -54,12 +54,18 @@ class DescrptSeA(keras.layers.Layer):
         self.precision = precision
         self.nnei = sum(self.sel)
         self.env_mat = EnvMat(self.ntypes, self.nnei, self.rcut, self.rcut_smth, name="env_mat")
-        self.embeddings = {}
-        for key in self.embedding_keys():
-            self.embeddings[key] = EmbeddingNet(
+        # string keys: TF's object tracking (checkpoints, SavedModel) needs them
+        self.embedding_nets = {
+            "_".join(map(str, key)): EmbeddingNet(
                 1, self.neuron, activation_function=activation_function, resnet_dt=resnet_dt,
                 seed=seed, name="embedding_" + "_".join(map(str, key)))
+            for key in self.embedding_keys()}
         self.built = True
+
+    @property
+    def embeddings(self):
+        """Embedding nets keyed by ``(t_j,)`` or ``(t_i, t_j)``."""
+        return {tuple(int(x) for x in k.split("_")): net for k, net in self.embedding_nets.items()}
 
     # --- structure -------------------------------------------------------------------------
     def embedding_keys(self):
@@ -90,12 +96,12 @@ class DescrptSeA(keras.layers.Layer):
         n = tf.shape(env)[0]
         out = None
         for tj, (lo, hi) in enumerate(offsets):
-            key = (tj,) if self.type_one_side else (center_type, tj)
-            if key not in self.embeddings:
+            key = str(tj) if self.type_one_side else f"{center_type}_{tj}"
+            if key not in self.embedding_nets:
                 continue
             env_j = env[:, lo:hi, :]
             s = tf.reshape(env_j[:, :, :1], [-1, 1])
-            g = tf.reshape(self.embeddings[key](s), [n, hi - lo, self.neuron[-1]])
+            g = tf.reshape(self.embedding_nets[key](s), [n, hi - lo, self.neuron[-1]])
             if self.type_one_side and self.exclude_types:
                 keep = tf.constant([not self.is_excluded(ti, tj) for ti in range(self.ntypes)])
                 env_j = env_j * tf.cast(tf.gather(keep, atype), env.dtype)[:, None, None]

@@ -73,7 +73,11 @@ class FrozenGraph:
 def _embedding_weights(g, prefix, suffix, nlayer, resnet_dt):
     w = [g.const(f"{prefix}/matrix_{k + 1}{suffix}") for k in range(nlayer)]
     b = [g.const(f"{prefix}/bias_{k + 1}{suffix}") for k in range(nlayer)]
-    idt = [g.const(f"{prefix}/idt_{k + 1}{suffix}") for k in range(nlayer)] if resnet_dt else None
+    # TF creates a timestep only on residual layers, stored as [1, out]
+    idt = []
+    for k in range(nlayer):
+        name = f"{prefix}/idt_{k + 1}{suffix}"
+        idt.append(g.consts[name].reshape(-1) if resnet_dt and name in g.consts else None)
     return {"w": w, "b": b, "idt": idt}
 
 
@@ -86,11 +90,12 @@ def _fitting_weights(g, t, neuron, resnet_dt):
             # DeePMD-kit only creates a timestep where the layer is residual (same width);
             # elsewhere the timestep is the identity
             name = f"layer_{k}_type_{t}/idt"
-            idt.append(g.consts[name] if name in g.consts else np.ones(neuron[k]))
+            idt.append(g.consts[name].reshape(-1) if name in g.consts else None)
     w_out = g.const(f"final_layer_type_{t}/matrix")
     b_name = f"final_layer_type_{t}/bias"
     b_out = g.consts[b_name] if b_name in g.consts else np.zeros(w_out.shape[1])
-    return {"w": w, "b": b, "idt": idt if resnet_dt else None, "w_out": w_out, "b_out": b_out}
+    return {"w": w, "b": b, "idt": idt if resnet_dt else [None] * len(neuron), "w_out": w_out,
+            "b_out": b_out}
 
 
 def read_energy_model(path):

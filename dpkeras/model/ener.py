@@ -59,6 +59,11 @@ class EnergyModel(keras.Model):
         # === Config ===
         self.descriptor_config = dict(descriptor)
         self.fitting_config = dict(fitting_net)
+        self.built = True  # every weight is created above
+
+    def build_from_config(self, config):
+        """Nothing to build: the weights exist after ``__init__`` (Keras ``.keras`` loading)."""
+        self.built = True
 
     # --- getters as in DeePMD-kit ----------------------------------------------------------
     def get_type_map(self):
@@ -75,6 +80,11 @@ class EnergyModel(keras.Model):
 
     def mixed_types(self):
         return self.descriptor.mixed_types()
+
+    def get_config_deepmd(self):
+        """The model as a DeePMD-kit ``input.json`` model section."""
+        return {"type_map": list(self.type_map), "descriptor": dict(self.descriptor_config),
+                "fitting_net": dict(self.fitting_config)}
 
     # --- forward ---------------------------------------------------------------------------
     def atomic_energy(self, rij, mask, atype):
