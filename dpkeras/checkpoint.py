@@ -47,14 +47,28 @@ def _sha256(path):
     return h.hexdigest()
 
 
-def save(run_dir, step, trackables, model_config, keep=5):
+def _trackables(model, optimizer=None):
+    """Every weight of the model (by path) and of the optimizer (in creation order).
+
+    Keras 3 keeps sub-layers in its own tracker, which TF's object graph does not follow into
+    lists and dicts, so the variables are named explicitly.
+    """
+    out = {"model": {v.path: v for v in model.weights}}
+    if len(out["model"]) != len(model.weights):
+        raise RuntimeError("model weight paths are not unique")
+    if optimizer is not None:
+        out["optimizer"] = list(optimizer.variables)
+    return out
+
+
+def save(run_dir, step, model, optimizer, model_config, keep=5):
     """Write checkpoint ``ckpt-STEP`` atomically; keep the newest ``keep``. Returns its path."""
     root = os.path.join(run_dir, CKPT_DIR)
     os.makedirs(root, exist_ok=True)
     final = os.path.join(root, f"ckpt-{step}")
     tmp = tempfile.mkdtemp(dir=root, prefix=".tmp-ckpt-")
     try:
-        tf.train.Checkpoint(**trackables).write(os.path.join(tmp, "ckpt"))
+        tf.train.Checkpoint(**_trackables(model, optimizer)).write(os.path.join(tmp, "ckpt"))
         with open(os.path.join(tmp, "model.json"), "w") as f:
             json.dump({"step": int(step), "model": model_config}, f, indent=1)
         manifest = {name: _sha256(os.path.join(tmp, name)) for name in sorted(os.listdir(tmp))}
@@ -122,8 +136,11 @@ def read_meta(path):
         return ckpt, json.load(f)
 
 
-def restore(ckpt, trackables):
-    """Restore the verified checkpoint ``ckpt`` into ``trackables`` (all must match)."""
-    status = tf.train.Checkpoint(**trackables).read(os.path.join(ckpt, "ckpt"))
+def restore(ckpt, model, optimizer=None):
+    """Restore the verified checkpoint ``ckpt`` into the model (and the optimizer)."""
+    status = tf.train.Checkpoint(**_trackables(model, optimizer)).read(
+        os.path.join(ckpt, "ckpt"))
+    if optimizer is None:
+        status.expect_partial()
     status.assert_existing_objects_matched()
     return status

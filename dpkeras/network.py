@@ -37,6 +37,20 @@ def get_activation(name):
     return ACTIVATIONS[key]
 
 
+def child_seed(seed, *index):
+    """A distinct, reproducible seed for sub-network ``index`` (``None`` stays ``None``).
+
+    Networks built from one config seed must not start identical (as DeePMD-kit shifts its seed
+    between networks), or symmetric copies would learn the same thing.
+    """
+    if seed is None:
+        return None
+    s = int(seed)
+    for i in index:
+        s = (s * 1000003 + 7919 * (int(i) + 1)) % (2 ** 31 - 1)
+    return s
+
+
 def _initializer(seed, stddev):
     return keras.initializers.RandomNormal(stddev=stddev, seed=seed)
 

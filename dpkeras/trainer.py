@@ -75,7 +75,7 @@ class Trainer:
             if meta["model"] != cfg:
                 raise DPKerasError(f"{self.restart}: the checkpoint's model section differs "
                                    "from input.json; restart with the same model settings")
-            checkpoint.restore(ckpt, {"model": model, "optimizer": optimizer})
+            checkpoint.restore(ckpt, model, optimizer)
             start_step = int(meta["step"])
             log.info("restarted from %s at step %d", ckpt, start_step)
         elif self.init_model:
@@ -131,7 +131,6 @@ class Trainer:
         names = self.loss.metric_names()
         lcurve = LCurve(os.path.join(self.output_dir, self.config["training"]["disp_file"]),
                         names, self.valid_data is not None, start)
-        trackables = {"model": model, "optimizer": optimizer}
         model_cfg = self.config["model"]
         keep = self.config["training"]["max_ckpt_keep"]
         d = model.descriptor
@@ -150,7 +149,7 @@ class Trainer:
             step += 1
             if step % self.disp_freq == 0 or step == self.numb_steps:
                 trn = {k: float(v) for k, v in metrics.items()}
-                lr_now = self.schedule.value(step - 1)
+                lr_now = self.schedule.value(step)
                 lcurve.write(step, self._valid(eval_step, step), trn, lr_now)
                 now = time.time()
                 rate = (step - last_step) / max(now - last_t, 1e-9)
@@ -160,7 +159,7 @@ class Trainer:
                          lr_now, rate, _fmt_time(eta))
                 last_t, last_step = now, step
             if step % self.save_freq == 0 or step == self.numb_steps:
-                path = checkpoint.save(self.output_dir, step, trackables, model_cfg, keep)
+                path = checkpoint.save(self.output_dir, step, model, optimizer, model_cfg, keep)
                 log.info("saved checkpoint %s", path)
         lcurve.close()
         log.info("finished %d steps in %s", step - start, _fmt_time(time.time() - t0))

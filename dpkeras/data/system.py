@@ -98,7 +98,8 @@ class DeepmdSystem:
         if not d.exists("type.raw"):
             raise DPKerasError(f"{path}: type.raw is missing; not a DeePMD-kit system")
         atype = d.read_raw("type.raw", int)
-        sys_map = list(d.read_raw("type_map.raw", str)) if d.exists("type_map.raw") else None
+        sys_map = [str(e) for e in d.read_raw("type_map.raw", str)] \
+            if d.exists("type_map.raw") else None
         self.natoms = len(atype)
         self.pbc = not d.exists("nopbc")
         self.atype = self._remap(atype, sys_map, type_map)

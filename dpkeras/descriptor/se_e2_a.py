@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from dpkeras.env_mat import EnvMat
-from dpkeras.network import EmbeddingNet
+from dpkeras.network import EmbeddingNet, child_seed
 
 
 def type_partition(atype, ntypes):
@@ -58,7 +58,7 @@ class DescrptSeA(keras.layers.Layer):
         self.embedding_nets = {
             "_".join(map(str, key)): EmbeddingNet(
                 1, self.neuron, activation_function=activation_function, resnet_dt=resnet_dt,
-                seed=seed, name="embedding_" + "_".join(map(str, key)))
+                seed=child_seed(seed, *key), name="embedding_" + "_".join(map(str, key)))
             for key in self.embedding_keys()}
         self.built = True
 

@@ -9,7 +9,7 @@ import keras
 import tensorflow as tf
 
 from dpkeras.descriptor.se_e2_a import type_partition
-from dpkeras.network import FittingNet
+from dpkeras.network import FittingNet, child_seed
 
 
 @keras.saving.register_keras_serializable(package="dpkeras")
@@ -31,7 +31,7 @@ class EnerFitting(keras.layers.Layer):
         self.precision = precision
         self.nets = [FittingNet(self.dim_descrpt, self.neuron, out_dim=1, out_bias=True,
                                 activation_function=activation_function, resnet_dt=resnet_dt,
-                                seed=seed, name=f"fitting_type_{t}") for t in range(self.ntypes)]
+                                seed=child_seed(seed, t), name=f"fitting_type_{t}") for t in range(self.ntypes)]
         self.bias_atom_e = self.add_weight(name="bias_atom_e", shape=(self.ntypes,),
                                            initializer="zeros", trainable=False)
         self.built = True

@@ -25,7 +25,7 @@ def load_model(path):
 
         ckpt, meta = checkpoint.read_meta(path)
         model = build_model(meta["model"])
-        checkpoint.restore(ckpt, {"model": model}).expect_partial()
+        checkpoint.restore(ckpt, model)
         return model, "checkpoint"
     if path.endswith(".pb"):
         from dpkeras.io.deepmd_pb import read_energy_model
