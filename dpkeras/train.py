@@ -1,7 +1,7 @@
 """``python -m dpkeras.train --flagfile=FILE`` (or flags on the command line).
 
-With no ``--input``, trains the embedded water example (``dpkeras/examples/water_se_e2_a``) on
-the shipped real DFT data. Relative system paths in input.json are taken relative to the current
+With no ``--input``, trains the embedded quickstart (DeePMD-kit's water se_e2_a example, 2000
+steps, ``dpkeras/examples/quickstart``) on the shipped real DFT water data. Relative system paths in input.json are taken relative to the current
 directory, or to the input file's directory when they do not exist there.
 """
 
@@ -20,8 +20,7 @@ flags.DEFINE_bool("skip_neighbor_stat", False, "skip the neighbor statistics ove
 flags.DEFINE_string("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR")
 flags.DEFINE_integer("numb_steps", None, "override training.numb_steps")
 
-EXAMPLE_INPUT = os.path.join(os.path.dirname(__file__), "examples", "water_se_e2_a",
-                             "input.json")
+EXAMPLE_INPUT = os.path.join(os.path.dirname(__file__), "examples", "quickstart", "input.json")
 
 
 def resolve_systems(config, input_path):

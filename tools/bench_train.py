@@ -1,0 +1,165 @@
+"""Benchmark: training step time and inference time of dpkeras, side by side with DeePMD-kit.
+
+    python tools/bench_train.py [--steps 40] [--frames 20] [--vs-deepmd /path/to/venv/bin/python]
+
+Config: DeePMD-kit's standard water se_e2_a example (sel [46, 92], neuron [25, 50, 100],
+axis_neuron 16, fitting [240, 240, 240], batch 1, float64) on the shipped water data. With
+``--vs-deepmd`` the same config is trained with ``dp --tf train`` (DeePMD-kit's TF backend, its
+C++ ops) in the same run, its frozen graph is timed with DeePMD-kit's ``DeepPot`` and also loaded
+into dpkeras to check the numbers are identical; ratios dpkeras / DeePMD-kit are printed (below 1
+means dpkeras is faster). Build the DeePMD-kit venv with ``shared/tools/deepmd-venv.sh``.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WATER = os.path.join(HERE, "..", "dpkeras", "examples", "data", "water")
+
+CONFIG = {
+    "model": {
+        "type_map": ["O", "H"],
+        "descriptor": {"type": "se_e2_a", "sel": [46, 92], "rcut_smth": 0.5, "rcut": 6.0,
+                       "neuron": [25, 50, 100], "resnet_dt": False, "axis_neuron": 16,
+                       "seed": 1},
+        "fitting_net": {"neuron": [240, 240, 240], "resnet_dt": True, "seed": 1},
+    },
+    "learning_rate": {"type": "exp", "decay_steps": 5000, "start_lr": 0.001, "stop_lr": 3.51e-8},
+    "loss": {"type": "ener", "start_pref_e": 0.02, "limit_pref_e": 1, "start_pref_f": 1000,
+             "limit_pref_f": 1, "start_pref_v": 0, "limit_pref_v": 0},
+    "training": {"training_data": {"systems": [os.path.join(WATER, f"data_{i}")
+                                               for i in range(3)], "batch_size": 1},
+                 "numb_steps": 1000, "seed": 10, "disp_freq": 10, "save_freq": 100000},
+}
+
+DEEPMD_INFER = r"""
+import sys, time, json, numpy as np
+from deepmd.infer import DeepPot
+dp = DeepPot(sys.argv[1])
+d = np.load(sys.argv[2])
+n = int(sys.argv[3])
+dp.eval(d["coord"][:1], d["box"][:1], d["atype"])
+t = time.time()
+for i in range(n):
+    dp.eval(d["coord"][i % len(d["coord"])][None], d["box"][i % len(d["coord"])][None], d["atype"])
+print(json.dumps({"infer_s": (time.time() - t) / n}))
+"""
+
+
+def bench_dpkeras(steps, frames):
+    import tensorflow as tf
+
+    from dpkeras.config import normalize
+    from dpkeras.serving import make_serving_fn
+    from dpkeras.trainer import Trainer
+
+    cfg = normalize(json.loads(json.dumps(CONFIG)))
+    cfg["training"]["numb_steps"] = steps + 10
+    tr = Trainer(cfg, tempfile.mkdtemp(), skip_neighbor_stat=True)
+    model, opt, _ = tr._build()
+    train_step, _ = tr._make_steps(model, opt)
+    d = model.descriptor
+    it = iter(tr.train_data.dataset(tr.seed, 0, steps + 10, d.rcut, d.sel))
+    for _ in range(10):  # warm up: tracing / compilation
+        m = train_step(next(it))
+    float(m["rmse"])
+    t = time.time()
+    for b in it:
+        m = train_step(b)
+    float(m["rmse"])
+    train_s = (time.time() - t) / steps
+    serve = make_serving_fn(model)
+    s = tr.train_data.systems[0]
+    args = (s.coord[:1], s.atype[None], s.box[:1])
+    serve(*args)
+    t = time.time()
+    for i in range(frames):
+        out = serve(s.coord[i % s.nframes][None], s.atype[None], s.box[i % s.nframes][None])
+    float(out["energy"][0, 0])
+    return {"train_s": train_s, "infer_s": (time.time() - t) / frames}
+
+
+def bench_deepmd(python, steps, frames, workdir):
+    dp = os.path.join(os.path.dirname(python), "dp")
+    cfg = json.loads(json.dumps(CONFIG))
+    cfg["training"]["numb_steps"] = steps + 10
+    cfg["training"]["disp_freq"] = 10
+    cfg["training"]["save_freq"] = steps + 10
+    with open(os.path.join(workdir, "input.json"), "w") as f:
+        json.dump(cfg, f)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    res = subprocess.run([dp, "--tf", "train", "input.json"], cwd=workdir, env=env,
+                         capture_output=True, text=True)
+    if res.returncode:
+        raise SystemExit("dp train failed:\n" + res.stderr[-3000:])
+    times = [float(x) for x in re.findall(r"Batch\s+\d+: total wall time = ([0-9.eE+-]+) s",
+                                          res.stderr + res.stdout)]
+    # each entry covers disp_freq = 10 steps; drop the first interval (graph warm-up)
+    if len(times) < 2:
+        raise SystemExit("could not read DeePMD-kit's step times from its log:\n"
+                         + res.stderr[-2000:])
+    train_s = float(np.mean(times[1:])) / 10
+    subprocess.run([dp, "--tf", "freeze", "-o", "frozen_model.pb"], cwd=workdir, env=env,
+                   capture_output=True, check=True)
+    from dpkeras.data.system import DeepmdSystem
+
+    s = DeepmdSystem(os.path.join(WATER, "data_3"), ["O", "H"])
+    np.savez(os.path.join(workdir, "frames.npz"), coord=s.coord.reshape(s.nframes, -1),
+             box=s.box.reshape(s.nframes, 9), atype=s.atype)
+    script = os.path.join(workdir, "infer.py")
+    with open(script, "w") as f:
+        f.write(DEEPMD_INFER)
+    out = subprocess.run([python, script, "frozen_model.pb", "frames.npz", str(frames)],
+                         cwd=workdir, env=env, capture_output=True, text=True, check=True)
+    infer_s = json.loads(out.stdout.strip().splitlines()[-1])["infer_s"]
+    return {"train_s": train_s, "infer_s": infer_s,
+            "pb": os.path.join(workdir, "frozen_model.pb"), "frames": s}
+
+
+def parity(pb, s, python, workdir):
+    """Max relative difference of dpkeras vs DeePMD-kit on the same frozen graph."""
+    from dpkeras.infer import DeepPot
+
+    e, f, v = DeepPot(pb).eval(s.coord[:2].reshape(2, -1), s.box[:2].reshape(2, 9), s.atype)
+    code = ("import numpy as np,sys; from deepmd.infer import DeepPot; d=np.load('frames.npz');"
+            "e,f,v=DeepPot('frozen_model.pb').eval(d['coord'][:2],d['box'][:2],d['atype']);"
+            "np.savez('ref.npz',e=e,f=f,v=v)")
+    subprocess.run([python, "-c", code], cwd=workdir, check=True, capture_output=True,
+                   env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    r = np.load(os.path.join(workdir, "ref.npz"))
+    rel = lambda a, b: float(np.max(np.abs(a - b)) / np.max(np.abs(b)))  # noqa: E731
+    return {"energy": rel(e, r["e"]), "force": rel(f.reshape(r["f"].shape), r["f"]),
+            "virial": rel(v, r["v"])}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--frames", type=int, default=20)
+    p.add_argument("--vs-deepmd", metavar="PYTHON", help="python of a DeePMD-kit venv")
+    a = p.parse_args()
+    ours = bench_dpkeras(a.steps, a.frames)
+    print(f"dpkeras     train {ours['train_s']:.4f} s/step   infer {ours['infer_s'] * 1e3:.1f} "
+          "ms/frame (192 atoms, neighbor list included)")
+    if a.vs_deepmd:
+        work = tempfile.mkdtemp(prefix="bench-deepmd-")
+        ref = bench_deepmd(a.vs_deepmd, a.steps, a.frames, work)
+        print(f"DeePMD-kit  train {ref['train_s']:.4f} s/step   infer "
+              f"{ref['infer_s'] * 1e3:.1f} ms/frame")
+        print(f"ratio dpkeras/DeePMD-kit: train {ours['train_s'] / ref['train_s']:.2f}   "
+              f"infer {ours['infer_s'] / ref['infer_s']:.2f}")
+        print("same frozen graph, dpkeras vs DeePMD-kit max rel diff:",
+              json.dumps(parity(ref["pb"], ref["frames"], a.vs_deepmd, work)))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    main()
