@@ -12,7 +12,7 @@ import numpy as np
 
 from dpkeras.errors import DPKerasError
 from dpkeras.model.load import load_model
-from dpkeras.serving import make_serving_fn
+from dpkeras.serving import SortedEvaluator, make_serving_fn
 
 
 class DeepPot:
@@ -22,6 +22,7 @@ class DeepPot:
         self.path = path
         self.model, self.kind = load_model(path)
         self._serve = make_serving_fn(self.model)
+        self._sorted = SortedEvaluator(self.model)
 
     def get_type_map(self):
         return self.model.get_type_map()
@@ -70,7 +71,10 @@ class DeepPot:
             if box.size != nf * 9:
                 raise DPKerasError(f"cells has {box.size} values, expected nframes*9 = {nf * 9}")
             box = box.reshape(nf, 3, 3)
-        out = {k: v.numpy() for k, v in self._serve(coord, atype, box).items()}
+        if np.all(atype == atype[:1]):   # one composition for all frames: the compiled path
+            out = self._sorted(coord, atype[0], box, cells is not None)
+        else:
+            out = {k: v.numpy() for k, v in self._serve(coord, atype, box).items()}
         res = (out["energy"], out["force"], out["virial"])
         if atomic:
             res += (out["atom_energy"][..., None], out["atom_virial"])

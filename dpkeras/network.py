@@ -127,7 +127,10 @@ class DenseStack(keras.layers.Layer):
     def call(self, x):
         prev = self.in_dim
         for k, width in enumerate(self.neuron):
-            h = self._act(tf.matmul(x, self.ws[k]) + self.bs[k])
+            if k == 0 and self.in_dim == 1:   # a [n, 1] x [1, m] product is a broadcast
+                h = self._act(x * self.ws[0][0] + self.bs[0])
+            else:
+                h = self._act(tf.matmul(x, self.ws[k]) + self.bs[k])
             kind = self._skip_kind(k, prev, width)
             if self.idts[k] is not None:
                 h = h * self.idts[k]

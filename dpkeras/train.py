@@ -19,6 +19,7 @@ flags.DEFINE_string("init_model", None, "initialize weights from a model (any fo
 flags.DEFINE_bool("skip_neighbor_stat", False, "skip the neighbor statistics over the data")
 flags.DEFINE_string("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR")
 flags.DEFINE_integer("numb_steps", None, "override training.numb_steps")
+flags.DEFINE_bool("jit_compile", True, "compile training steps with XLA")
 
 EXAMPLE_INPUT = os.path.join(os.path.dirname(__file__), "examples", "quickstart", "input.json")
 
@@ -53,7 +54,7 @@ def main(argv):
     if FLAGS.numb_steps is not None:
         config["training"]["numb_steps"] = FLAGS.numb_steps
     Trainer(config, FLAGS.output_dir, restart=FLAGS.restart, init_model=FLAGS.init_model,
-            skip_neighbor_stat=FLAGS.skip_neighbor_stat).run()
+            skip_neighbor_stat=FLAGS.skip_neighbor_stat, jit_compile=FLAGS.jit_compile).run()
 
 
 if __name__ == "__main__":

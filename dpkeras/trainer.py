@@ -34,15 +34,17 @@ class Trainer:
       restart: a run or checkpoint directory to resume exactly (step, lr, optimizer state).
       init_model: a model path (any format) whose weights initialize a fresh run.
       skip_neighbor_stat: do not scan the data for the neighbor statistics.
+      jit_compile: compile the steps with XLA (one compilation per system composition).
     """
 
     def __init__(self, config, output_dir=".", restart=None, init_model=None,
-                 skip_neighbor_stat=False):
+                 skip_neighbor_stat=False, jit_compile=True):
         self.config = config
         self.output_dir = output_dir
         self.restart = restart
         self.init_model = init_model
         self.skip_neighbor_stat = skip_neighbor_stat
+        self.jit_compile = jit_compile
         t = config["training"]
         self.numb_steps = t["numb_steps"]
         self.seed = t["seed"] if t["seed"] is not None else int(np.random.SeedSequence().entropy
@@ -100,23 +102,42 @@ class Trainer:
 
     # --- compiled steps ----------------------------------------------------------------------
     def _make_steps(self, model, optimizer):
-        loss_fn = self.loss
+        """``train_step(batch)`` and ``eval_step(batch, lr)``.
 
-        @tf.function(reduce_retracing=True)
-        def train_step(batch):
+        Batches come from one system with atoms sorted by type, so each system composition gets
+        its own compiled function with static per-type slices (XLA when ``jit_compile``).
+        """
+        loss_fn, ntypes = self.loss, model.get_ntypes()
+        cache = {}
+
+        def train(batch, type_counts):
             lr = self.schedule(optimizer.iterations)
             inputs = {k: batch[k] for k in MODEL_INPUTS}
             with tf.GradientTape() as tape:
-                out = model(inputs, training=True)
+                out = model(inputs, training=True, type_counts=type_counts)
                 loss, metrics = loss_fn(out, batch, lr)
             grads = tape.gradient(loss, model.trainable_variables)
             optimizer.apply(grads, model.trainable_variables)
             return metrics
 
-        @tf.function(reduce_retracing=True)
-        def eval_step(batch, lr):
-            out = model({k: batch[k] for k in MODEL_INPUTS})
+        def evaluate(batch, lr, type_counts):
+            out = model({k: batch[k] for k in MODEL_INPUTS}, type_counts=type_counts)
             return loss_fn(out, batch, lr)[1]
+
+        def compiled(fn, batch):
+            counts = tuple(np.bincount(batch["atype"][0].numpy(), minlength=ntypes).tolist())
+            key = (fn.__name__, counts)
+            if key not in cache:
+                cache[key] = tf.function(
+                    lambda *args: fn(*args, type_counts=counts), jit_compile=self.jit_compile,
+                    reduce_retracing=True)
+            return cache[key]
+
+        def train_step(batch):
+            return compiled(train, batch)(batch)
+
+        def eval_step(batch, lr):
+            return compiled(evaluate, batch)(batch, tf.cast(lr, tf.float64))
 
         return train_step, eval_step
 

@@ -22,10 +22,14 @@ def test_water_system_reads_all_sets():
 
 
 def test_types_are_remapped_by_element_name():
-    raw = DeepmdSystem(NOPBC[0])                          # system order C, H, O
+    raw = np.loadtxt(os.path.join(NOPBC[0], "type.raw"), dtype=int)   # file order C, H, O
     s = DeepmdSystem(NOPBC[0], ["H", "O", "C", "N"])
-    lookup = {0: 2, 1: 0, 2: 1}
-    assert list(s.atype) == [lookup[t] for t in raw.atype]
+    lookup = np.array([2, 0, 1])
+    # atoms come sorted by model type; sort_idx maps back to the file order
+    assert list(s.atype) == sorted(s.atype)
+    assert np.array_equal(s.atype, lookup[raw][s.sort_idx])
+    coord = np.load(os.path.join(NOPBC[0], "set.000", "coord.npy")).reshape(s.nframes, -1, 3)
+    assert np.array_equal(s.coord, coord[:, s.sort_idx])
     assert not s.pbc
 
 
@@ -56,10 +60,12 @@ def test_hdf5_system_equals_npy_system(tmp_path):
         g["type_map.raw"] = np.array([b"O", b"H"])
         for name in ("coord", "box", "energy", "force"):
             g[f"set.000/{name}.npy"] = np.load(os.path.join(WATER[3], "set.000", name + ".npy"))
-    s = DeepmdSystem(f"{path}#/sys/water3", ["H", "O"])
-    assert np.array_equal(s.coord, src.coord)
-    assert np.array_equal(s.labels["force"], src.labels["force"])
-    assert np.array_equal(s.atype, 1 - src.atype)
+    s = DeepmdSystem(f"{path}#/sys/water3", ["H", "O"])   # other type order: H sorted first
+    back, src_back = np.argsort(s.sort_idx), np.argsort(src.sort_idx)   # to file order
+    assert np.array_equal(s.coord[:, back], src.coord[:, src_back])
+    assert np.array_equal(s.labels["force"][:, back], src.labels["force"][:, src_back])
+    assert np.array_equal(s.labels["energy"], src.labels["energy"])
+    assert np.array_equal(s.atype[back], 1 - src.atype[src_back])
 
 
 def test_batch_size_auto_rules():

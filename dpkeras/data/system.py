@@ -8,7 +8,8 @@ A system holds ``natoms`` atoms of fixed types and ``nframes`` frames:
   ``atom_ener.npy [nf, natoms]`` eV;
 * a file ``nopbc`` marks a non-periodic system (``box.npy`` is then ignored).
 
-Types are remapped to the model's ``type_map`` by element name.
+Types are remapped to the model's ``type_map`` by element name, and atoms are sorted by type
+(stable), as DeePMD-kit does, so that per-type blocks are contiguous; ``sort_idx`` maps back.
 """
 
 import glob
@@ -86,7 +87,8 @@ class _Dir:
 class DeepmdSystem:
     """All frames of one system in memory, with types in the model's ``type_map``.
 
-    Attributes: ``path``, ``natoms``, ``nframes``, ``atype [natoms]`` (model indices), ``pbc``,
+    Attributes: ``path``, ``natoms``, ``nframes``, ``atype [natoms]`` (model indices, sorted),
+    ``sort_idx`` (file atom index of each sorted atom), ``pbc``,
     ``coord [nf, natoms, 3]``, ``box [nf, 3, 3]`` (zeros when not periodic) and ``labels`` (name
     -> array, only those present: ``energy [nf]``, ``force [nf, natoms, 3]``, ``virial [nf, 9]``,
     ``atom_ener [nf, natoms]``).
@@ -131,7 +133,10 @@ class DeepmdSystem:
                 elif labels[name]:
                     raise DPKerasError(f"{where}/{name}.npy is missing while other sets of "
                                        f"{path} have it")
-        self.coord = np.concatenate(coords).astype(np.float64)
+        # sort atoms by type (stable); every per-atom array follows
+        self.sort_idx = np.argsort(self.atype, kind="stable")
+        self.atype = self.atype[self.sort_idx]
+        self.coord = np.concatenate(coords).astype(np.float64)[:, self.sort_idx]
         self.box = np.concatenate(boxes).astype(np.float64)
         self.nframes = len(self.coord)
         self.labels = {}
@@ -141,8 +146,13 @@ class DeepmdSystem:
             if len(parts) != len(sets):
                 raise DPKerasError(f"{path}: {name}.npy is present in some sets only")
             v = np.concatenate(parts).astype(np.float64)
-            self.labels[name] = v.reshape(self.nframes, self.natoms, 3) if name == "force" \
-                else (v[:, 0] if name == "energy" else v)
+            if name == "force":
+                v = v.reshape(self.nframes, self.natoms, 3)[:, self.sort_idx]
+            elif name == "atom_ener":
+                v = v[:, self.sort_idx]
+            elif name == "energy":
+                v = v[:, 0]
+            self.labels[name] = v
         if self.pbc:
             vol = np.abs(np.linalg.det(self.box))
             bad = np.where(vol < 1e-8)[0]

@@ -17,19 +17,16 @@ import tensorflow as tf
 
 from dpkeras.env_mat import EnvMat
 from dpkeras.network import EmbeddingNet, child_seed
-
-
-def type_partition(atype, ntypes):
-    """Indices of the atoms of each type in a flat ``atype [N]``: a list of ``[n_t]`` tensors."""
-    return [tf.where(tf.equal(atype, t))[:, 0] for t in range(ntypes)]
+from dpkeras.typesplit import TypeSplit
 
 
 @keras.saving.register_keras_serializable(package="dpkeras")
 class DescrptSeA(keras.layers.Layer):
     """The ``se_e2_a`` descriptor (aliases ``se_a``).
 
-    ``call(rij [nf, nloc, nnei, 3], mask [nf, nloc, nnei], atype [nf, nloc])`` returns
-    ``[nf, nloc, neuron[-1] * axis_neuron]``.
+    ``call(rij [nf, nloc, nnei, 3], mask [nf, nloc, nnei], atype [nf, nloc], type_counts=None)``
+    returns ``[nf, nloc, neuron[-1] * axis_neuron]`` (``type_counts``: see
+    :class:`dpkeras.typesplit.TypeSplit`).
     """
 
     descriptor_type = "se_e2_a"
@@ -115,21 +112,19 @@ class DescrptSeA(keras.layers.Layer):
         return tf.reshape(tf.einsum("nam,nak->nmk", t, t[:, :, : self.axis_neuron]),
                           [-1, self.get_dim_out()])
 
-    def call(self, rij, mask, atype):
+    def call(self, rij, mask, atype, type_counts=None):
         nf, nloc = tf.shape(atype)[0], tf.shape(atype)[1]
-        env = self.env_mat(rij, mask, atype)
-        env = tf.reshape(env, [-1, self.nnei, 4])
-        flat_type = tf.reshape(atype, [-1])
+        env = self.env_mat(rij, mask, atype)                       # [nf, nloc, nnei, 4]
         bounds = np.cumsum([0] + self.sel)
         offsets = list(zip(bounds[:-1], bounds[1:]))
         if self.type_one_side:
-            d = self._descriptor(self._t_matrix(env, offsets, atype=flat_type))
-        else:
-            parts = type_partition(flat_type, self.ntypes)
-            ds = [self._descriptor(self._t_matrix(tf.gather(env, idx), offsets, ti))
-                  for ti, idx in enumerate(parts)]
-            d = tf.dynamic_stitch([tf.cast(p, tf.int32) for p in parts], ds)
-        return tf.reshape(d, [nf, nloc, self.get_dim_out()])
+            flat = tf.reshape(env, [-1, self.nnei, 4])
+            d = self._descriptor(self._t_matrix(flat, offsets, atype=tf.reshape(atype, [-1])))
+            return tf.reshape(d, [nf, nloc, self.get_dim_out()])
+        split = TypeSplit(atype, self.ntypes, type_counts)
+        parts = [self._descriptor(self._t_matrix(block, offsets, ti))
+                 for ti, block in enumerate(split.split(env))]
+        return split.merge(parts)
 
     def get_config(self):
         cfg = super().get_config()

@@ -8,13 +8,14 @@ or taken from a pretrained model.
 import keras
 import tensorflow as tf
 
-from dpkeras.descriptor.se_e2_a import type_partition
 from dpkeras.network import FittingNet, child_seed
+from dpkeras.typesplit import TypeSplit
 
 
 @keras.saving.register_keras_serializable(package="dpkeras")
 class EnerFitting(keras.layers.Layer):
-    """``call(descriptor [nf, nloc, dim_descrpt], atype [nf, nloc])`` -> atomic energy ``[nf, nloc]``."""
+    """``call(descriptor [nf, nloc, dim_descrpt], atype [nf, nloc], type_counts=None)`` -> atomic
+    energy ``[nf, nloc]``."""
 
     fitting_type = "ener"
 
@@ -31,7 +32,8 @@ class EnerFitting(keras.layers.Layer):
         self.precision = precision
         self.nets = [FittingNet(self.dim_descrpt, self.neuron, out_dim=1, out_bias=True,
                                 activation_function=activation_function, resnet_dt=resnet_dt,
-                                seed=child_seed(seed, t), name=f"fitting_type_{t}") for t in range(self.ntypes)]
+                                seed=child_seed(seed, t), name=f"fitting_type_{t}")
+                     for t in range(self.ntypes)]
         self.bias_atom_e = self.add_weight(name="bias_atom_e", shape=(self.ntypes,),
                                            initializer="zeros", trainable=False)
         self.built = True
@@ -39,15 +41,10 @@ class EnerFitting(keras.layers.Layer):
     def get_dim_out(self):
         return 1
 
-    def call(self, descriptor, atype):
-        nf, nloc = tf.shape(atype)[0], tf.shape(atype)[1]
-        d = tf.reshape(descriptor, [-1, self.dim_descrpt])
-        flat_type = tf.reshape(atype, [-1])
-        parts = type_partition(flat_type, self.ntypes)
-        outs = [self.nets[t](tf.gather(d, idx))[:, 0] for t, idx in enumerate(parts)]
-        e = tf.dynamic_stitch([tf.cast(p, tf.int32) for p in parts], outs)
-        e = e + tf.gather(self.bias_atom_e, flat_type)
-        return tf.reshape(e, [nf, nloc])
+    def call(self, descriptor, atype, type_counts=None):
+        split = TypeSplit(atype, self.ntypes, type_counts)
+        outs = [self.nets[t](d)[:, 0] for t, d in enumerate(split.split(descriptor))]
+        return split.merge(outs) + tf.gather(self.bias_atom_e, atype)
 
     def get_config(self):
         cfg = super().get_config()

@@ -87,11 +87,17 @@ class EnergyModel(keras.Model):
                 "fitting_net": dict(self.fitting_config)}
 
     # --- forward ---------------------------------------------------------------------------
-    def atomic_energy(self, rij, mask, atype):
+    def atomic_energy(self, rij, mask, atype, type_counts=None):
         """Atomic energies ``[nf, nloc]`` from pair vectors."""
-        return self.fitting(self.descriptor(rij, mask, atype), atype)
+        d = self.descriptor(rij, mask, atype, type_counts=type_counts)
+        return self.fitting(d, atype, type_counts=type_counts)
 
-    def call(self, inputs, training=False):
+    def call(self, inputs, training=False, type_counts=None):
+        """Energies, forces and virials (see the module docstring).
+
+        ``type_counts``: when the atoms of every frame are sorted by type, their counts per type
+        as Python ints; the per-type blocks are then static slices (XLA-compilable).
+        """
         coord = tf.convert_to_tensor(inputs["coord"], self.compute_dtype)
         box = tf.convert_to_tensor(inputs["box"], self.compute_dtype)
         atype = tf.cast(inputs["atype"], tf.int32)
@@ -101,7 +107,7 @@ class EnergyModel(keras.Model):
         rij, mask = pair_vectors(coord, box, nlist, shift)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(rij)
-            atom_energy = self.atomic_energy(rij, mask, atype)
+            atom_energy = self.atomic_energy(rij, mask, atype, type_counts)
             energy = tf.reduce_sum(atom_energy, axis=1, keepdims=True)
         g = tape.gradient(energy, rij)                                     # [nf, nloc, nnei, 3]
         # segment ids of the neighbors in the flattened frame-major atom index; pads go to a
