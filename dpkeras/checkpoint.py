@@ -142,5 +142,10 @@ def restore(ckpt, model, optimizer=None):
         os.path.join(ckpt, "ckpt"))
     if optimizer is None:
         status.expect_partial()
-    status.assert_existing_objects_matched()
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError:
+        raise DPKerasError(f"{ckpt}: the checkpoint does not hold this model's weights (it was "
+                           "written for another model config or by an incompatible dpkeras "
+                           "version)") from None
     return status

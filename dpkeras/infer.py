@@ -72,7 +72,7 @@ class DeepPot:
                 raise DPKerasError(f"cells has {box.size} values, expected nframes*9 = {nf * 9}")
             box = box.reshape(nf, 3, 3)
         if np.all(atype == atype[:1]):   # one composition for all frames: the compiled path
-            out = self._sorted(coord, atype[0], box, cells is not None)
+            out = self._sorted(coord, atype[0], box, cells is not None, atomic)
         else:
             out = {k: v.numpy() for k, v in self._serve(coord, atype, box).items()}
         res = (out["energy"], out["force"], out["virial"])

@@ -53,8 +53,10 @@ class SortedEvaluator:
             reduce_retracing=True)
         self._cache = {}
 
-    def __call__(self, coord, atype, box, pbc):
-        """``coord [nf, nat, 3]``, ``atype [nat]`` (shared by all frames), ``box [nf, 3, 3]``."""
+    def __call__(self, coord, atype, box, pbc, atomic=True):
+        """``coord [nf, nat, 3]``, ``atype [nat]`` (shared by all frames), ``box [nf, 3, 3]``.
+
+        Without ``atomic`` only energy, force and virial are computed."""
         order = np.argsort(atype, kind="stable")
         inverse = np.argsort(order)
         st = np.asarray(atype)[order]
@@ -63,15 +65,17 @@ class SortedEvaluator:
         types = np.tile(st[None], (nf, 1)).astype(np.int32)
         nlist, shift = self._nlist(sc, types, box, tf.constant(pbc))
         counts = tuple(np.bincount(st, minlength=self.model.get_ntypes()).tolist())
-        if counts not in self._cache:
+        keys = OUTPUT_KEYS if atomic else OUTPUT_KEYS[:3]
+        if (counts, keys) not in self._cache:
             model = self.model
-            self._cache[counts] = tf.function(
+            self._cache[counts, keys] = tf.function(
                 lambda c, t, b, n, s: {k: v for k, v in model(
                     {"coord": c, "box": b, "atype": t, "nlist": n, "shift": s},
-                    type_counts=counts).items()},
+                    type_counts=counts).items() if k in keys},
                 jit_compile=self.jit_compile, reduce_retracing=True)
-        out = self._cache[counts](sc, types, box, nlist, shift)
+        out = self._cache[counts, keys](sc, types, box, nlist, shift)
         res = {k: v.numpy() for k, v in out.items()}
         for k in ("force", "atom_energy", "atom_virial"):
-            res[k] = res[k][:, inverse]
+            if k in res:
+                res[k] = res[k][:, inverse]
         return res

@@ -78,10 +78,10 @@ def bench_dpkeras(steps, frames):
     train_s = (time.time() - t) / steps
     evaluate = SortedEvaluator(model)   # what DeepPot.eval runs
     s = tr.train_data.systems[0]
-    evaluate(s.coord[:1], s.atype, s.box[:1], True)
+    evaluate(s.coord[:1], s.atype, s.box[:1], True, False)
     t = time.time()
     for i in range(frames):
-        evaluate(s.coord[i % s.nframes][None], s.atype, s.box[i % s.nframes][None], True)
+        evaluate(s.coord[i % s.nframes][None], s.atype, s.box[i % s.nframes][None], True, False)
     return {"train_s": train_s, "infer_s": (time.time() - t) / frames}
 
 

@@ -118,10 +118,11 @@ class EnergyModel(keras.Model):
         nseg = nf * nloc + 1
         force = tf.reduce_sum(g, axis=2) - tf.reshape(
             tf.math.unsorted_segment_sum(tf.reshape(g, [-1, 3]), seg, nseg)[:-1], [nf, nloc, 3])
+        # W = -sum_pairs g (x) r; the per-atom split credits each pair to its neighbor atom
+        virial = -tf.reshape(tf.einsum("flna,flnb->fab", g, rij), [nf, 9])
         pair_virial = -tf.reshape(g[..., :, None] * rij[..., None, :], [-1, 9])
         atom_virial = tf.reshape(
             tf.math.unsorted_segment_sum(pair_virial, seg, nseg)[:-1], [nf, nloc, 9])
-        virial = tf.reduce_sum(atom_virial, axis=1)
         return {"energy": energy, "atom_energy": atom_energy, "force": force,
                 "virial": virial, "atom_virial": atom_virial}
 
