@@ -74,6 +74,14 @@ def test_restart_after_kill_resumes_exactly(tmp_path):
     assert wf.keys() == wc.keys() and len(wf) > 10
     for k in wf:
         assert np.array_equal(wf[k], wc[k]), k
+    # a run directory is itself a model for DeepPot
+    from dpkeras.infer import DeepPot
+    from dpkeras.data.system import DeepmdSystem
+
+    s = DeepmdSystem(WATER[3], ["O", "H"])
+    e1 = DeepPot(str(full)).eval(s.coord[:2], s.box[:2], s.atype)[0]
+    e2 = DeepPot(str(cut)).eval(s.coord[:2], s.box[:2], s.atype)[0]
+    assert np.array_equal(e1, e2)
 
 
 def test_sel_too_small_names_system_frame_and_count(tmp_path):
@@ -81,7 +89,9 @@ def test_sel_too_small_names_system_frame_and_count(tmp_path):
     cfg["model"]["descriptor"]["sel"] = [46, 40]
     inp = tmp_path / "input.json"
     inp.write_text(json.dumps(cfg))
-    res = _cli([f"--input={inp}", f"--output_dir={tmp_path}"])
+    flagfile = tmp_path / "train.flags"          # absl flagfile, as users launch runs
+    flagfile.write_text(f"--input={inp}\n--output_dir={tmp_path}\n")
+    res = _cli([f"--flagfile={flagfile}"])
     assert res.returncode == 1
     last = res.stderr.strip().splitlines()[-1]
     assert "Traceback" not in res.stderr
