@@ -11,9 +11,11 @@ descriptors) there is a single group of ``sel`` slots for all types.
 
 Periodic images: a neighbor is ``j`` (local index) plus an integer cell shift ``S`` (3 ints), so
 ``r_ij = coord[j] + S @ box - coord[i]``. Any cell is handled (triclinic, and boxes thinner than
-``2 * rcut``: as many images as needed are taken along each cell vector). Candidates are first
-pruned to the image atoms within ``rcut`` of the cell (a skin around the box), then sorted with
-``tf.math.top_k``; the cost is ``O(nloc * nghost)``.
+``2 * rcut``: as many images as needed are taken along each cell vector). Image atoms are
+pruned to a skin of width ``rcut`` around the cell, then binned into a cell list of cubes of side
+``rcut`` (only occupied cubes are stored, so vacuum costs nothing); each atom's candidates are
+the atoms of its 27 surrounding cubes, which are sorted with ``tf.math.top_k``. The cost is
+``O(natoms * 27 * max atoms per cube)``.
 """
 
 import numpy as np
@@ -69,6 +71,38 @@ def _extend(coord, box, rcut):
     return ext_coord, tf.gather(ext_index, keep), tf.gather(shift, keep)
 
 
+def _cell_list_candidates(ext_coord, nloc, rcut):
+    """Candidate neighbors ``[nloc, K]`` (extended indices, ``-1`` = none) of the first ``nloc``
+    extended atoms: every atom in the 27 cubes of side ``rcut`` around each of them."""
+    lo = tf.reduce_min(ext_coord, axis=0)
+    cell = tf.cast(tf.floor((ext_coord - lo) / rcut), tf.int64)            # [nall, 3]
+    dims = tf.reduce_max(cell, axis=0) + 3                                 # room for +-1
+    cell = cell + 1
+    cid = (cell[:, 0] * dims[1] + cell[:, 1]) * dims[2] + cell[:, 2]
+    occupied, slot = tf.unique(cid)                                        # slot: [nall]
+    order = tf.argsort(occupied, stable=True)
+    occupied = tf.gather(occupied, order)                                  # sorted cube ids
+    slot = tf.gather(tf.argsort(order), slot)                              # index in sorted
+    nocc = tf.shape(occupied)[0]
+    nall = tf.shape(cid)[0]
+    per_cube = tf.math.bincount(tf.cast(slot, tf.int32), minlength=nocc)
+    by_cube = tf.argsort(slot, stable=True)
+    start = tf.cumsum(per_cube, exclusive=True)
+    rank = tf.range(nall) - tf.gather(start, tf.gather(slot, by_cube))
+    width = tf.reduce_max(per_cube)
+    table = tf.scatter_nd(tf.stack([tf.gather(tf.cast(slot, tf.int32), by_cube), rank], 1),
+                          by_cube + 1, [nocc, width]) - 1                  # [nocc, width]
+    g = tf.constant([[a, b, c] for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)],
+                    tf.int64)
+    near = cell[:nloc, None, :] + g[None]                                  # [nloc, 27, 3]
+    near_id = (near[..., 0] * dims[1] + near[..., 1]) * dims[2] + near[..., 2]
+    pos = tf.searchsorted(occupied, tf.reshape(near_id, [-1]))
+    pos = tf.minimum(pos, tf.cast(nocc - 1, pos.dtype))
+    hit = tf.equal(tf.gather(occupied, pos), tf.reshape(near_id, [-1]))
+    cand = tf.where(hit[:, None], tf.gather(table, pos), -1)              # [nloc*27, width]
+    return tf.reshape(cand, [nloc, -1])
+
+
 def build_neighbor_list(coord, atype, box, rcut, sel, mixed_types=False):
     """Neighbor list of one frame.
 
@@ -98,21 +132,24 @@ def build_neighbor_list(coord, atype, box, rcut, sel, mixed_types=False):
         coord = ext_coord[:nloc]
     center_shift = ext_shift[:nloc]
     ext_type = tf.gather(atype, ext_index)
-    diff = ext_coord[None, :, :] - coord[:, None, :]                       # [nloc, nall, 3]
-    dist = tf.norm(diff, axis=-1)
-    nall = tf.shape(ext_coord)[0]
-    not_self = tf.logical_not(tf.equal(tf.range(nall)[None, :], tf.range(nloc)[:, None]))
-    within = (dist < rcut) & not_self & (ext_type[None, :] >= 0) & (atype[:, None] >= 0)
+    cand = _cell_list_candidates(ext_coord, nloc, rcut)                    # [nloc, K]
+    safe = tf.maximum(cand, 0)
+    dist = tf.norm(tf.gather(ext_coord, safe) - coord[:, None, :], axis=-1)
+    cand_type = tf.gather(ext_type, safe)
+    not_self = tf.not_equal(cand, tf.range(nloc)[:, None])
+    within = (cand >= 0) & (dist < rcut) & not_self & (cand_type >= 0) & (atype[:, None] >= 0)
+    ncand = tf.shape(cand)[1]
     groups = [None] if mixed_types else list(range(len(sel)))
     inf = tf.constant(np.inf, dist.dtype)
     nlists, shifts, counts = [], [], []
     for g, nsel in zip(groups, sel):
-        mask = within if g is None else within & tf.equal(ext_type[None, :], g)
+        mask = within if g is None else within & tf.equal(cand_type, g)
         counts.append(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1))
         d = tf.where(mask, dist, inf)
-        k = tf.minimum(nsel, nall)
-        neg, idx = tf.math.top_k(-d, k=k, sorted=True)
+        k = tf.minimum(nsel, ncand)
+        neg, pick = tf.math.top_k(-d, k=k, sorted=True)
         valid = tf.math.is_finite(neg)
+        idx = tf.maximum(tf.gather(cand, pick, batch_dims=1), 0)          # extended index
         j = tf.where(valid, tf.gather(ext_index, idx), -1)
         s = tf.gather(ext_shift, idx) - center_shift[:, None, :]
         s = tf.where(valid[..., None], s, tf.zeros_like(s))
