@@ -155,10 +155,9 @@ class Trainer:
         model_cfg = self.config["model"]
         keep = self.config["training"]["max_ckpt_keep"]
         d = model.descriptor
-        if start == 0:
-            first = self.train_data.batch(*self.train_data.sample(self.seed, 0))
-            first = next(iter(self.train_data._pipeline(
-                tf.data.Dataset.from_tensors(first), d.rcut, d.sel, d.mixed_types())))
+        if start == 0:   # DeePMD-kit's step-0 line: the untrained model on the first batch
+            first = next(iter(self.train_data.dataset(self.seed, 0, 1, d.rcut, d.sel,
+                                                      d.mixed_types())))
             lcurve.write(0, self._valid(eval_step, 0), eval_step(first, self.schedule(0)),
                          self.schedule.value(0))
         ds = self.train_data.dataset(self.seed, start, self.numb_steps, d.rcut, d.sel,
@@ -187,13 +186,13 @@ class Trainer:
         return model
 
     def _valid(self, eval_step, step):
+        """Validation metrics over ``numb_btch`` batches (RMS over batches), or ``None``."""
         if self.valid_data is None:
             return None
         nb = self.config["training"]["validation_data"].get("numb_btch", 1)
-        d = self.valid_data
-        rcut, sel = self.config["model"]["descriptor"]["rcut"], \
-            self.config["model"]["descriptor"]["sel"]
-        ds = d.dataset(self.seed, step * nb, step * nb + nb, rcut, sel, stream=1)
+        d = self.config["model"]["descriptor"]
+        ds = self.valid_data.dataset(self.seed, step * nb, step * nb + nb, d["rcut"], d["sel"],
+                                     stream=1)
         acc = {}
         for batch in ds:
             for k, v in eval_step(batch, self.schedule(step)).items():

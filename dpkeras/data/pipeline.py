@@ -139,8 +139,10 @@ class DataSystems:
             for step in range(start_step, stop_step):
                 yield self.batch(*self.sample(seed, step, stream))
 
-        return self._pipeline(tf.data.Dataset.from_generator(gen, output_signature=SIGNATURE),
-                              rcut, sel, mixed_types)
+        ds = tf.data.Dataset.from_generator(gen, output_signature=SIGNATURE)
+        return ds.map(lambda b: _add_nlist(b, rcut, sel, mixed_types),
+                      num_parallel_calls=tf.data.AUTOTUNE,
+                      deterministic=True).prefetch(tf.data.AUTOTUNE)
 
     def frames(self, rcut, sel, mixed_types=False, max_frames=None, batch=None):
         """Every system's frames in order (at most ``max_frames`` per system), as
@@ -158,12 +160,6 @@ class DataSystems:
         ds = tf.data.Dataset.from_generator(gen, output_signature=sig)
         return ds.map(lambda k, lo, b: (k, lo, _add_nlist(b, rcut, sel, mixed_types)),
                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(2)
-
-    @staticmethod
-    def _pipeline(ds, rcut, sel, mixed_types):
-        return ds.map(lambda b: _add_nlist(b, rcut, sel, mixed_types),
-                      num_parallel_calls=tf.data.AUTOTUNE,
-                      deterministic=True).prefetch(tf.data.AUTOTUNE)
 
 
 SIGNATURE = {
