@@ -14,29 +14,13 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 
 import tensorflow as tf
 
+from dpkeras.atomic import atomic_dir, atomic_write_text
 from dpkeras.errors import DPKerasError
 
 CKPT_DIR = "checkpoints"
-
-
-def atomic_write_text(path, text):
-    """Write ``text`` to ``path`` atomically (temp file + fsync + rename)."""
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _sha256(path):
@@ -64,22 +48,14 @@ def _trackables(model, optimizer=None):
 def save(run_dir, step, model, optimizer, model_config, keep=5):
     """Write checkpoint ``ckpt-STEP`` atomically; keep the newest ``keep``. Returns its path."""
     root = os.path.join(run_dir, CKPT_DIR)
-    os.makedirs(root, exist_ok=True)
     final = os.path.join(root, f"ckpt-{step}")
-    tmp = tempfile.mkdtemp(dir=root, prefix=".tmp-ckpt-")
-    try:
+    with atomic_dir(final) as tmp:
         tf.train.Checkpoint(**_trackables(model, optimizer)).write(os.path.join(tmp, "ckpt"))
         with open(os.path.join(tmp, "model.json"), "w") as f:
             json.dump({"step": int(step), "model": model_config}, f, indent=1)
         manifest = {name: _sha256(os.path.join(tmp, name)) for name in sorted(os.listdir(tmp))}
         with open(os.path.join(tmp, "MANIFEST.json"), "w") as f:
             json.dump(manifest, f, indent=1)
-        if os.path.exists(final):
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     atomic_write_text(os.path.join(root, "latest"), f"ckpt-{step}\n")
     steps = sorted(list_steps(run_dir))
     for old in steps[:-keep] if keep and keep > 0 else []:

@@ -7,13 +7,11 @@ PBC) and carries its metadata as attributes readable with ``tf.saved_model.load`
 """
 
 import json
-import os
-import shutil
-import tempfile
 
 import tensorflow as tf
 
 from dpkeras import __version__
+from dpkeras.atomic import atomic_dir, atomic_file
 from dpkeras.serving import make_serving_fn
 
 
@@ -29,17 +27,8 @@ def save_savedmodel(model, path):
     module.dpkeras_version = tf.Variable(__version__, trainable=False)
     module.model_config_json = tf.Variable(json.dumps({"model": model.get_config_deepmd()}),
                                            trainable=False)
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp-savedmodel-")
-    try:
+    with atomic_dir(path) as tmp:
         tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve})
-        if os.path.exists(path):
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def save_model(model, path):
@@ -49,8 +38,7 @@ def save_model(model, path):
 
         write_dp(model, path)
     elif path.endswith(".keras"):
-        tmp = path + ".tmp.keras"
-        model.save(tmp)
-        os.replace(tmp, path)
+        with atomic_file(path, suffix=".keras") as tmp:
+            model.save(tmp)
     else:
         save_savedmodel(model, path)

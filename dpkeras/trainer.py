@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from dpkeras import checkpoint
+from dpkeras.atomic import atomic_write_text
 from dpkeras import lr as lr_mod
 from dpkeras.data.pipeline import DataSystems
 from dpkeras.errors import DPKerasError
@@ -145,7 +146,7 @@ class Trainer:
     def run(self):
         os.makedirs(self.output_dir, exist_ok=True)
         _add_file_log(os.path.join(self.output_dir, "train.log"))
-        checkpoint.atomic_write_text(os.path.join(self.output_dir, "out.json"),
+        atomic_write_text(os.path.join(self.output_dir, "out.json"),
                                      json.dumps(self.config, indent=2))
         model, optimizer, start = self._build()
         train_step, eval_step = self._make_steps(model, optimizer)
@@ -211,7 +212,7 @@ class LCurve:
                 lines = f.readlines()
             kept = [ln for ln in lines if ln.startswith("#") or
                     (ln.split() and int(ln.split()[0]) <= start_step)]
-            checkpoint.atomic_write_text(path, "".join(kept))
+            atomic_write_text(path, "".join(kept))
             self.f = open(path, "a")
         else:
             self.f = open(path, "w")

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -55,8 +54,6 @@ print(json.dumps({"infer_s": (time.time() - t) / n}))
 
 
 def bench_dpkeras(steps, frames):
-    import tensorflow as tf
-
     from dpkeras.config import normalize
     from dpkeras.serving import SortedEvaluator
     from dpkeras.trainer import Trainer

@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from dpkeras import __version__
+from dpkeras.atomic import atomic_file
 from dpkeras.errors import DPKerasError
 
 
@@ -63,12 +64,10 @@ def save_dict(path, data):
         return node
 
     tree = flatten(data)
-    tmp = path + ".tmp"
-    with h5py.File(tmp, "w") as f:
+    with atomic_file(path) as tmp, h5py.File(tmp, "w") as f:
         for name, arr in arrays.items():
             f.create_dataset(name, data=arr)
         f.attrs["json"] = json.dumps(tree, separators=(",", ":"))
-    os.replace(tmp, path)
 
 
 # --- networks --------------------------------------------------------------------------------

@@ -1,3 +1,5 @@
 """Models: descriptor + fitting assembled into Keras models."""
 
 from dpkeras.model.ener import EnergyModel
+
+__all__ = ["EnergyModel"]
