@@ -41,6 +41,9 @@ DESCRIPTOR_SE_E2_A = {
     "set_davg_zero": False,
 }
 
+DESCRIPTOR_SE_E2_R = {k: v for k, v in DESCRIPTOR_SE_E2_A.items() if k != "axis_neuron"}
+DESCRIPTOR_SE_E2_R["type"] = "se_e2_r"
+
 FITTING_ENER = {
     "type": "ener",
     "neuron": [120, 120, 120],
@@ -196,12 +199,15 @@ TOP = {
     "nvnmd": Unsupported(None),
 }
 
-DESCRIPTOR_SCHEMAS = {"se_e2_a": DESCRIPTOR_SE_E2_A, "se_a": DESCRIPTOR_SE_E2_A}
+DESCRIPTOR_SCHEMAS = {"se_e2_a": DESCRIPTOR_SE_E2_A, "se_a": DESCRIPTOR_SE_E2_A,
+                      "se_e2_r": DESCRIPTOR_SE_E2_R, "se_r": DESCRIPTOR_SE_E2_R}
+# the name each alias is stored under
+CANONICAL = {"se_a": "se_e2_a", "se_r": "se_e2_r"}
 FITTING_SCHEMAS = {"ener": FITTING_ENER}
 LR_SCHEMAS = {"exp": LEARNING_RATE_EXP}
 LOSS_SCHEMAS = {"ener": LOSS_ENER}
 # descriptor kinds DeePMD-kit has that dpkeras does not implement yet
-KNOWN_DESCRIPTORS = ["se_e2_r", "se_r", "se_e3", "se_t", "se_atten", "dpa1", "se_atten_v2",
+KNOWN_DESCRIPTORS = ["se_e3", "se_t", "se_atten", "dpa1", "se_atten_v2",
                      "hybrid", "se_a_mask", "se_a_ebd_v2", "dpa2", "dpa3", "se_e3_tebd"]
 
 
@@ -264,7 +270,7 @@ def _check_descriptor(d, ntypes, path):
     if not 0 <= d["rcut_smth"] < d["rcut"]:
         _fail(f"{path}.rcut_smth", f"need 0 <= rcut_smth < rcut, got rcut_smth={d['rcut_smth']}"
               f", rcut={d['rcut']}")
-    if d["axis_neuron"] > d["neuron"][-1]:
+    if "axis_neuron" in d and d["axis_neuron"] > d["neuron"][-1]:
         _fail(f"{path}.axis_neuron", f"axis_neuron {d['axis_neuron']} exceeds the last "
               f"embedding width {d['neuron'][-1]}")
     for pair in d["exclude_types"]:
@@ -290,8 +296,8 @@ def normalize_model(model):
         _fail("model.type_map", f"duplicate element names in {tm}")
     m["descriptor"] = _typed_section(m["descriptor"], DESCRIPTOR_SCHEMAS, "model.descriptor",
                                      None, "descriptor")
-    if m["descriptor"]["type"] == "se_a":
-        m["descriptor"]["type"] = "se_e2_a"
+    kind = m["descriptor"]["type"]
+    m["descriptor"]["type"] = CANONICAL.get(kind, kind)
     _check_descriptor(m["descriptor"], len(tm), "model.descriptor")
     m["fitting_net"] = _typed_section(m["fitting_net"], FITTING_SCHEMAS, "model.fitting_net",
                                       "ener", "fitting_net")

@@ -20,23 +20,26 @@ from dpkeras.errors import DPKerasError
 
 
 def compute_env_stats(data, descriptor, nbatch, protect=1e-2):
-    """``(davg, dstd)`` of shape ``[ntypes, nnei, 4]`` for a ``DescrptSeA``-like descriptor."""
+    """``(davg, dstd)`` of shape ``[ntypes, nnei, ncol]`` (``ncol`` 4, or 1 for radial-only
+    descriptors)."""
     ntypes, nnei = descriptor.ntypes, descriptor.nnei
+    radial = descriptor.radial_only
     sums = np.zeros((ntypes, 5))  # sumr, suma, sumn, sumr2, suma2
     nframes = None if nbatch is None else nbatch * max(data.batch_sizes)
     for _, _, b in data.frames(descriptor.rcut, descriptor.sel, descriptor.mixed_types(),
                             max_frames=nframes):
         rij, mask = pair_vectors(b["coord"], b["box"], b["nlist"], b["shift"])
-        env = env_matrix(rij, mask, descriptor.rcut_smth, descriptor.rcut).numpy()
+        env = env_matrix(rij, mask, descriptor.rcut_smth, descriptor.rcut, radial).numpy()
         atype = b["atype"].numpy()
         for t in range(ntypes):
-            dd = env[atype == t].reshape(-1, 4)
+            dd = env[atype == t].reshape(-1, env.shape[-1])
             if not len(dd):
                 continue
             r, a = dd[:, 0], dd[:, 1:]
             sums[t] += [r.sum(), a.sum() / 3.0, len(dd), (r * r).sum(), (a * a).sum() / 3.0]
-    davg = np.zeros((ntypes, nnei, 4))
-    dstd = np.ones((ntypes, nnei, 4))
+    ncol = 1 if radial else 4
+    davg = np.zeros((ntypes, nnei, ncol))
+    dstd = np.ones((ntypes, nnei, ncol))
     for t in range(ntypes):
         sumr, suma, n, sumr2, suma2 = sums[t]
         if n == 0:
@@ -45,7 +48,8 @@ def compute_env_stats(data, descriptor, nbatch, protect=1e-2):
         std_r = np.sqrt(max(sumr2 / n - (sumr / n) ** 2, 0.0))
         std_a = np.sqrt(max(suma2 / n - (suma / n) ** 2, 0.0))
         dstd[t, :, 0] = max(std_r, protect)
-        dstd[t, :, 1:] = max(std_a, protect)
+        if not radial:
+            dstd[t, :, 1:] = max(std_a, protect)
     if descriptor.set_davg_zero:
         davg[:] = 0.0
     return davg, dstd

@@ -43,6 +43,13 @@ def test_descriptor_matches_deepmd_eval_descriptor():
     assert max_rel(desc, ref["descriptor"]) < 1e-12
 
 
+@pytest.mark.parametrize("path", ["frozen_model.pb", "model.dp"])
+@pytest.mark.parametrize("case", ["", "nopbc_"])
+def test_water_se_e2_r_matches_deepmd(path, case):
+    ref = np.load(os.path.join(TESTDATA, "water_se_e2_r", "reference.npz"))
+    _check(DeepPot(os.path.join(TESTDATA, "water_se_e2_r", path)), ref, case)
+
+
 @pytest.mark.parametrize("case", ["pbc", "nopbc"])
 def test_tiny_dp_type_one_side_resnet_out_bias_matches_deepmd(case):
     """type_one_side, resnet_dt with doubled widths, non-zero out_bias, periodic and not."""
@@ -51,14 +58,15 @@ def test_tiny_dp_type_one_side_resnet_out_bias_matches_deepmd(case):
 
 
 @pytest.mark.parametrize("fmt", [".dp", ".keras", ""])
-def test_written_model_round_trips_exactly(tmp_path, fmt):
+@pytest.mark.parametrize("kind", ["water_se_e2_a", "water_se_e2_r"])
+def test_written_model_round_trips_exactly(tmp_path, fmt, kind):
     """A model written as .dp / .keras / SavedModel and read back gives the DeePMD numbers."""
     from dpkeras.export import save_model
 
-    src = DeepPot(os.path.join(TESTDATA, "water_se_e2_a", "frozen_model.pb"))
+    src = DeepPot(os.path.join(TESTDATA, kind, "frozen_model.pb"))
     out = str(tmp_path / ("model" + fmt))
     save_model(src.model, out)
-    _check(DeepPot(out), np.load(WATER_REF))
+    _check(DeepPot(out), np.load(os.path.join(TESTDATA, kind, "reference.npz")))
 
 
 @pytest.mark.parametrize("path", ["water_se_e2_a/frozen_model.pb", "dp_format/water_se_e2_a.dp"])

@@ -99,7 +99,7 @@ def _fitting_weights(g, t, neuron, resnet_dt):
 
 
 def read_energy_model(path):
-    """Parse an ``se_e2_a`` + ``ener`` frozen graph.
+    """Parse an ``se_e2_a``/``se_e2_r`` + ``ener`` frozen graph.
 
     Returns ``(model_config, weights)`` where ``model_config`` is the model section of the stored
     training script (DeePMD-kit keys) and ``weights`` a plain dict understood by
@@ -112,9 +112,10 @@ def read_energy_model(path):
         raise DPKerasError(f"{path}: multi-task frozen graphs are not supported yet")
     dcfg, fcfg = model.get("descriptor", {}), model.get("fitting_net", {})
     dtype, ftype = dcfg.get("type"), fcfg.get("type", "ener")
-    if dtype not in ("se_e2_a", "se_a"):
+    if dtype not in ("se_e2_a", "se_a", "se_e2_r", "se_r"):
         raise DPKerasError(f"{path}: descriptor type {dtype!r} in this frozen graph is not "
-                           "supported by dpkeras yet (supported: se_e2_a)")
+                           "supported by dpkeras yet (supported: se_e2_a, se_e2_r)")
+    ncol = 1 if dtype in ("se_e2_r", "se_r") else 4
     if ftype != "ener":
         raise DPKerasError(f"{path}: fitting_net type {ftype!r} is not supported yet "
                            "(supported: ener)")
@@ -123,10 +124,11 @@ def read_energy_model(path):
         raise DPKerasError(f"{path}: type map in model_attr/tmap {tmap} differs from the "
                            f"training script's {model['type_map']}")
     ntypes = len(tmap)
-    sel = [int(s) for s in g.const("descrpt_attr/sel")]
+    # se_e2_r graphs do not store descrpt_attr/sel; the training script always has it
+    sel = [int(s) for s in g.consts.get("descrpt_attr/sel", dcfg.get("sel"))]
     nnei = sum(sel)
-    davg = g.const("descrpt_attr/t_avg").reshape(ntypes, nnei, 4)
-    dstd = g.const("descrpt_attr/t_std").reshape(ntypes, nnei, 4)
+    davg = g.const("descrpt_attr/t_avg").reshape(ntypes, nnei, ncol)
+    dstd = g.const("descrpt_attr/t_std").reshape(ntypes, nnei, ncol)
     neuron = dcfg["neuron"]
     resnet_dt = dcfg.get("resnet_dt", False)
     embeddings = {}

@@ -132,7 +132,7 @@ def _read_net(net, path, kind):
 
 # --- model -----------------------------------------------------------------------------------
 def read_dp(path):
-    """Parse an ``se_e2_a`` + ``ener`` ``.dp`` file into ``(model_config, weights)``."""
+    """Parse an ``se_e2_a``/``se_e2_r`` + ``ener`` ``.dp`` file into ``(model_config, weights)``."""
     data = load_dict(path)
     m = data.get("model")
     if not isinstance(m, dict):
@@ -141,9 +141,11 @@ def read_dp(path):
         raise DPKerasError(f"{path}: model type {m.get('type')!r} is not supported (only "
                            "'standard')")
     d, fit = m["descriptor"], m["fitting"]
-    if d.get("type") not in ("se_e2_a", "se_a"):
+    if d.get("type") not in ("se_e2_a", "se_a", "se_e2_r", "se_r"):
         raise DPKerasError(f"{path}: descriptor {d.get('type')!r} is not supported by dpkeras "
-                           "yet (supported: se_e2_a)")
+                           "yet (supported: se_e2_a, se_e2_r)")
+    radial = d["type"] in ("se_e2_r", "se_r")
+    ncol = 1 if radial else 4
     if fit.get("type") != "ener":
         raise DPKerasError(f"{path}: fitting {fit.get('type')!r} is not supported yet "
                            "(supported: ener)")
@@ -181,9 +183,9 @@ def read_dp(path):
     config = {
         "type_map": type_map,
         "descriptor": {
-            "type": "se_e2_a", "sel": sel, "rcut": float(d["rcut"]),
+            "type": "se_e2_r" if radial else "se_e2_a", "sel": sel, "rcut": float(d["rcut"]),
             "rcut_smth": float(d["rcut_smth"]), "neuron": list(d["neuron"]),
-            "axis_neuron": int(d["axis_neuron"]), "resnet_dt": bool(d["resnet_dt"]),
+            "resnet_dt": bool(d["resnet_dt"]),
             "type_one_side": bool(d["type_one_side"]),
             "exclude_types": [list(p) for p in d.get("exclude_types", [])],
             "set_davg_zero": bool(d.get("set_davg_zero", False)),
@@ -197,9 +199,11 @@ def read_dp(path):
             else bool(trainable_fit),
         },
     }
+    if not radial:
+        config["descriptor"]["axis_neuron"] = int(d["axis_neuron"])
     weights = {
-        "davg": np.asarray(d["@variables"]["davg"], np.float64).reshape(ntypes, nnei, 4),
-        "dstd": np.asarray(d["@variables"]["dstd"], np.float64).reshape(ntypes, nnei, 4),
+        "davg": np.asarray(d["@variables"]["davg"], np.float64).reshape(ntypes, nnei, ncol),
+        "dstd": np.asarray(d["@variables"]["dstd"], np.float64).reshape(ntypes, nnei, ncol),
         "embeddings": embeddings, "fitting": fitting, "bias_atom_e": bias,
     }
     return config, weights
@@ -228,9 +232,9 @@ def write_dp(model, path, model_def_script=None):
                                                d.resnet_dt)
     tmap = model.get_type_map()
     descriptor = {
-        "@class": "Descriptor", "type": "se_e2_a", "@version": 2,
+        "@class": "Descriptor", "type": "se_r" if d.radial_only else "se_e2_a", "@version": 2,
         "rcut": d.rcut, "rcut_smth": d.rcut_smth, "sel": d.sel, "neuron": d.neuron,
-        "axis_neuron": d.axis_neuron, "resnet_dt": d.resnet_dt, "trainable": d.trainable,
+        "resnet_dt": d.resnet_dt, "trainable": d.trainable,
         "type_one_side": d.type_one_side, "exclude_types": [list(p) for p in d.exclude_types],
         "env_protection": 0.0, "set_davg_zero": d.set_davg_zero,
         "activation_function": d.activation_function, "precision": "float64",
@@ -242,6 +246,8 @@ def write_dp(model, path, model_def_script=None):
         "@variables": {"davg": w["davg"], "dstd": w["dstd"]},
         "type_map": tmap, "spin": None,
     }
+    if not d.radial_only:
+        descriptor["axis_neuron"] = d.axis_neuron
     fitting = {
         "@class": "Fitting", "type": "ener", "@version": 4, "var_name": "energy",
         "ntypes": ntypes, "dim_descrpt": f.dim_descrpt, "mixed_types": False, "dim_out": 1,

@@ -1,0 +1,125 @@
+"""What the smooth-edition descriptors share: normalized environment matrix, one embedding net
+per (center type, neighbor type) pair (or per neighbor type with ``type_one_side``), excluded
+type pairs, per-center-type blocks and the DeePMD-kit getters.
+
+A subclass sets ``descriptor_type`` and ``radial_only`` and implements
+``_atom_descriptor(env, offsets, center_type, atype)``, which maps the normalized environment
+matrices of a block of atoms ``[n, nnei, ncol]`` to their descriptors ``[n, dim_out]``.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from dpkeras.env_mat import EnvMat
+from dpkeras.network import EmbeddingNet, child_seed
+from dpkeras.typesplit import TypeSplit
+
+
+class DescrptSe(keras.layers.Layer):
+    """Base of ``se_e2_a`` and ``se_e2_r``.
+
+    ``call(rij [nf, nloc, nnei, 3], mask [nf, nloc, nnei], atype [nf, nloc], type_counts=None)``
+    returns ``[nf, nloc, dim_out]`` (``type_counts``: see :class:`dpkeras.typesplit.TypeSplit`).
+    """
+
+    descriptor_type = None
+    radial_only = False
+
+    def __init__(self, ntypes, rcut, rcut_smth, sel, neuron=(10, 20, 40), resnet_dt=False,
+                 activation_function="tanh", type_one_side=False, exclude_types=(),
+                 set_davg_zero=False, trainable=True, seed=None, precision="float64",
+                 **kwargs):
+        kwargs.setdefault("dtype", "float64")
+        super().__init__(trainable=trainable, **kwargs)
+        self.ntypes = int(ntypes)
+        self.rcut, self.rcut_smth = float(rcut), float(rcut_smth)
+        self.sel = [int(s) for s in sel]
+        self.neuron = [int(n) for n in neuron]
+        self.resnet_dt = bool(resnet_dt)
+        self.activation_function = activation_function
+        self.type_one_side = bool(type_one_side)
+        self.exclude_types = sorted({tuple(sorted(map(int, p))) for p in exclude_types})
+        self.set_davg_zero = bool(set_davg_zero)
+        self.seed = seed
+        self.precision = precision
+        self.nnei = sum(self.sel)
+        self.env_mat = EnvMat(self.ntypes, self.nnei, self.rcut, self.rcut_smth,
+                              radial_only=self.radial_only, name="env_mat")
+        # string keys: TF's object tracking (checkpoints, SavedModel) needs them
+        self.embedding_nets = {
+            "_".join(map(str, key)): EmbeddingNet(
+                1, self.neuron, activation_function=activation_function, resnet_dt=resnet_dt,
+                seed=child_seed(seed, *key), name="embedding_" + "_".join(map(str, key)))
+            for key in self.embedding_keys()}
+        bounds = np.cumsum([0] + self.sel)
+        self.offsets = [(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:])]
+        self.built = True
+
+    # --- structure -------------------------------------------------------------------------
+    def embedding_keys(self):
+        """``(t_j,)`` with type_one_side, else ``(t_i, t_j)`` for every non-excluded pair."""
+        if self.type_one_side:
+            return [(tj,) for tj in range(self.ntypes)]
+        return [(ti, tj) for ti in range(self.ntypes) for tj in range(self.ntypes)
+                if not self.is_excluded(ti, tj)]
+
+    @property
+    def embeddings(self):
+        """Embedding nets keyed by ``(t_j,)`` or ``(t_i, t_j)``."""
+        return {tuple(int(x) for x in k.split("_")): net for k, net in self.embedding_nets.items()}
+
+    def net(self, center_type, tj):
+        """The embedding net for neighbors of type ``tj`` (``None`` if the pair is excluded)."""
+        key = str(tj) if self.type_one_side else f"{center_type}_{tj}"
+        return self.embedding_nets.get(key)
+
+    def keep_mask(self, atype, tj):
+        """``[n]`` 1/0: with type_one_side, whether each center type interacts with ``tj``."""
+        keep = tf.constant([not self.is_excluded(ti, tj) for ti in range(self.ntypes)])
+        return tf.cast(tf.gather(keep, atype), self.compute_dtype)
+
+    def is_excluded(self, ti, tj):
+        return tuple(sorted((ti, tj))) in self.exclude_types
+
+    def get_rcut(self):
+        return self.rcut
+
+    def get_sel(self):
+        return list(self.sel)
+
+    def mixed_types(self):
+        return False
+
+    # --- math ------------------------------------------------------------------------------
+    def _embed(self, env_j, center_type, tj):
+        """Embedding of the neighbors of type ``tj``: ``[n, sel_j, ncol] -> [n, sel_j, M1]``."""
+        n, s = tf.shape(env_j)[0], env_j.shape[1]
+        g = self.net(center_type, tj)(tf.reshape(env_j[:, :, :1], [-1, 1]))
+        return tf.reshape(g, [n, s, self.neuron[-1]])
+
+    def _atom_descriptor(self, env, center_type, atype):
+        raise NotImplementedError
+
+    def call(self, rij, mask, atype, type_counts=None):
+        nf, nloc = tf.shape(atype)[0], tf.shape(atype)[1]
+        env = self.env_mat(rij, mask, atype)                     # [nf, nloc, nnei, ncol]
+        ncol = env.shape[-1]
+        if self.type_one_side:
+            flat = tf.reshape(env, [-1, self.nnei, ncol])
+            d = self._atom_descriptor(flat, None, tf.reshape(atype, [-1]))
+            return tf.reshape(d, [nf, nloc, self.get_dim_out()])
+        split = TypeSplit(atype, self.ntypes, type_counts)
+        parts = [self._atom_descriptor(block, ti, None)
+                 for ti, block in enumerate(split.split(env))]
+        return split.merge(parts)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(ntypes=self.ntypes, rcut=self.rcut, rcut_smth=self.rcut_smth, sel=self.sel,
+                   neuron=self.neuron, resnet_dt=self.resnet_dt,
+                   activation_function=self.activation_function,
+                   type_one_side=self.type_one_side,
+                   exclude_types=[list(p) for p in self.exclude_types],
+                   set_davg_zero=self.set_davg_zero, seed=self.seed, precision=self.precision)
+        return cfg
