@@ -44,6 +44,11 @@ DESCRIPTOR_SE_E2_A = {
 DESCRIPTOR_SE_E2_R = {k: v for k, v in DESCRIPTOR_SE_E2_A.items() if k != "axis_neuron"}
 DESCRIPTOR_SE_E2_R["type"] = "se_e2_r"
 
+DESCRIPTOR_SE_E3 = {k: v for k, v in DESCRIPTOR_SE_E2_A.items()
+                    if k not in ("axis_neuron", "type_one_side")}
+DESCRIPTOR_SE_E3["type"] = "se_e3"
+DESCRIPTOR_SE_E3["exclude_types"] = Unsupported([])
+
 FITTING_ENER = {
     "type": "ener",
     "neuron": [120, 120, 120],
@@ -200,14 +205,16 @@ TOP = {
 }
 
 DESCRIPTOR_SCHEMAS = {"se_e2_a": DESCRIPTOR_SE_E2_A, "se_a": DESCRIPTOR_SE_E2_A,
-                      "se_e2_r": DESCRIPTOR_SE_E2_R, "se_r": DESCRIPTOR_SE_E2_R}
+                      "se_e2_r": DESCRIPTOR_SE_E2_R, "se_r": DESCRIPTOR_SE_E2_R,
+                      "se_e3": DESCRIPTOR_SE_E3, "se_t": DESCRIPTOR_SE_E3,
+                      "se_a_3be": DESCRIPTOR_SE_E3}
 # the name each alias is stored under
-CANONICAL = {"se_a": "se_e2_a", "se_r": "se_e2_r"}
+CANONICAL = {"se_a": "se_e2_a", "se_r": "se_e2_r", "se_t": "se_e3", "se_a_3be": "se_e3"}
 FITTING_SCHEMAS = {"ener": FITTING_ENER}
 LR_SCHEMAS = {"exp": LEARNING_RATE_EXP}
 LOSS_SCHEMAS = {"ener": LOSS_ENER}
 # descriptor kinds DeePMD-kit has that dpkeras does not implement yet
-KNOWN_DESCRIPTORS = ["se_e3", "se_t", "se_atten", "dpa1", "se_atten_v2",
+KNOWN_DESCRIPTORS = ["se_atten", "dpa1", "se_atten_v2",
                      "hybrid", "se_a_mask", "se_a_ebd_v2", "dpa2", "dpa3", "se_e3_tebd"]
 
 

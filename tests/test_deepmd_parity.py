@@ -28,26 +28,30 @@ def test_water_se_e2_a_matches_deepmd(path):
     _check(DeepPot(os.path.join(TESTDATA, path)), np.load(WATER_REF))
 
 
-def test_descriptor_matches_deepmd_eval_descriptor():
-    ref = np.load(WATER_REF)
-    dp = DeepPot(os.path.join(TESTDATA, "water_se_e2_a", "frozen_model.pb"))
+@pytest.mark.parametrize("kind", ["water_se_e2_r", "water_se_e3"])
+@pytest.mark.parametrize("path", ["frozen_model.pb", "model.dp"])
+@pytest.mark.parametrize("case", ["", "nopbc_"])
+def test_se_e2_r_and_se_e3_match_deepmd(kind, path, case):
+    """DeePMD-kit-trained se_e2_r / se_e3 water models, periodic and not, .pb and .dp."""
+    ref = np.load(os.path.join(TESTDATA, kind, "reference.npz"))
+    _check(DeepPot(os.path.join(TESTDATA, kind, path)), ref, case)
+
+
+@pytest.mark.parametrize("kind", ["water_se_e2_a", "water_se_e2_r", "water_se_e3"])
+def test_descriptors_match_deepmd_eval_descriptor(kind):
     from dpkeras.data.pipeline import batch_neighbor_list
 
+    ref = np.load(os.path.join(TESTDATA, kind, "reference.npz"))
+    dp = DeepPot(os.path.join(TESTDATA, kind, "frozen_model.pb"))
     coord = ref["coord"].astype(np.float64).reshape(4, -1, 3)
     box = ref["box"].astype(np.float64).reshape(4, 3, 3)
     atype = np.tile(ref["atype"][None], (4, 1)).astype(np.int32)
     nlist, shift, _ = batch_neighbor_list(tf.constant(coord), tf.constant(atype),
-                                          tf.constant(box), tf.constant(True), 6.0, [46, 92])
+                                          tf.constant(box), tf.constant(True), dp.get_rcut(),
+                                          dp.get_sel())
     rij, mask = pair_vectors(tf.constant(coord), tf.constant(box), nlist, shift)
     desc = dp.model.descriptor(rij, mask, tf.constant(atype)).numpy()
     assert max_rel(desc, ref["descriptor"]) < 1e-12
-
-
-@pytest.mark.parametrize("path", ["frozen_model.pb", "model.dp"])
-@pytest.mark.parametrize("case", ["", "nopbc_"])
-def test_water_se_e2_r_matches_deepmd(path, case):
-    ref = np.load(os.path.join(TESTDATA, "water_se_e2_r", "reference.npz"))
-    _check(DeepPot(os.path.join(TESTDATA, "water_se_e2_r", path)), ref, case)
 
 
 @pytest.mark.parametrize("case", ["pbc", "nopbc"])
@@ -58,7 +62,7 @@ def test_tiny_dp_type_one_side_resnet_out_bias_matches_deepmd(case):
 
 
 @pytest.mark.parametrize("fmt", [".dp", ".keras", ""])
-@pytest.mark.parametrize("kind", ["water_se_e2_a", "water_se_e2_r"])
+@pytest.mark.parametrize("kind", ["water_se_e2_a", "water_se_e2_r", "water_se_e3"])
 def test_written_model_round_trips_exactly(tmp_path, fmt, kind):
     """A model written as .dp / .keras / SavedModel and read back gives the DeePMD numbers."""
     from dpkeras.export import save_model

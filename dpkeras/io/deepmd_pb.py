@@ -112,9 +112,9 @@ def read_energy_model(path):
         raise DPKerasError(f"{path}: multi-task frozen graphs are not supported yet")
     dcfg, fcfg = model.get("descriptor", {}), model.get("fitting_net", {})
     dtype, ftype = dcfg.get("type"), fcfg.get("type", "ener")
-    if dtype not in ("se_e2_a", "se_a", "se_e2_r", "se_r"):
+    if dtype not in ("se_e2_a", "se_a", "se_e2_r", "se_r", "se_e3", "se_t", "se_a_3be"):
         raise DPKerasError(f"{path}: descriptor type {dtype!r} in this frozen graph is not "
-                           "supported by dpkeras yet (supported: se_e2_a, se_e2_r)")
+                           "supported by dpkeras yet (supported: se_e2_a, se_e2_r, se_e3)")
     ncol = 1 if dtype in ("se_e2_r", "se_r") else 4
     if ftype != "ener":
         raise DPKerasError(f"{path}: fitting_net type {ftype!r} is not supported yet "
@@ -132,7 +132,12 @@ def read_energy_model(path):
     neuron = dcfg["neuron"]
     resnet_dt = dcfg.get("resnet_dt", False)
     embeddings = {}
-    if dcfg.get("type_one_side", False):
+    if dtype in ("se_e3", "se_t", "se_a_3be"):   # nets per neighbor-type pair a <= b
+        for a in range(ntypes):
+            for b in range(a, ntypes):
+                embeddings[(a, b)] = _embedding_weights(g, "filter_type_all", f"_{a}_{b}",
+                                                        len(neuron), resnet_dt)
+    elif dcfg.get("type_one_side", False):
         for tj in range(ntypes):
             embeddings[(tj,)] = _embedding_weights(g, "filter_type_all", f"_{tj}", len(neuron),
                                                    resnet_dt)

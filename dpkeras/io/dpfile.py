@@ -141,10 +141,11 @@ def read_dp(path):
         raise DPKerasError(f"{path}: model type {m.get('type')!r} is not supported (only "
                            "'standard')")
     d, fit = m["descriptor"], m["fitting"]
-    if d.get("type") not in ("se_e2_a", "se_a", "se_e2_r", "se_r"):
+    if d.get("type") not in ("se_e2_a", "se_a", "se_e2_r", "se_r", "se_e3"):
         raise DPKerasError(f"{path}: descriptor {d.get('type')!r} is not supported by dpkeras "
-                           "yet (supported: se_e2_a, se_e2_r)")
+                           "yet (supported: se_e2_a, se_e2_r, se_e3)")
     radial = d["type"] in ("se_e2_r", "se_r")
+    three_body = d["type"] == "se_e3"
     ncol = 1 if radial else 4
     if fit.get("type") != "ener":
         raise DPKerasError(f"{path}: fitting {fit.get('type')!r} is not supported yet "
@@ -166,9 +167,11 @@ def read_dp(path):
         if net is None:
             continue
         key = (idx,) if emb["ndim"] == 1 else (idx % ntypes, idx // ntypes)
+        if three_body and key[0] > key[1]:
+            continue   # placeholder: se_e3 has nets for neighbor-type pairs a <= b only
         embeddings[key] = _read_net(net, path, "embedding")
     excl = {tuple(sorted(p)) for p in d.get("exclude_types", [])}
-    if emb["ndim"] == 2:
+    if emb["ndim"] == 2 and not three_body:
         embeddings = {k: v for k, v in embeddings.items() if tuple(sorted(k)) not in excl}
     nets = fit["nets"]["networks"]
     fitting = [_read_net(nets[t], path, "fitting") for t in range(ntypes)]
@@ -183,10 +186,10 @@ def read_dp(path):
     config = {
         "type_map": type_map,
         "descriptor": {
-            "type": "se_e2_r" if radial else "se_e2_a", "sel": sel, "rcut": float(d["rcut"]),
+            "type": "se_e2_r" if radial else ("se_e3" if three_body else "se_e2_a"),
+            "sel": sel, "rcut": float(d["rcut"]),
             "rcut_smth": float(d["rcut_smth"]), "neuron": list(d["neuron"]),
             "resnet_dt": bool(d["resnet_dt"]),
-            "type_one_side": bool(d["type_one_side"]),
             "exclude_types": [list(p) for p in d.get("exclude_types", [])],
             "set_davg_zero": bool(d.get("set_davg_zero", False)),
             "activation_function": d.get("activation_function", "tanh"),
@@ -199,7 +202,9 @@ def read_dp(path):
             else bool(trainable_fit),
         },
     }
-    if not radial:
+    if not three_body:
+        config["descriptor"]["type_one_side"] = bool(d["type_one_side"])
+    if not radial and not three_body:
         config["descriptor"]["axis_neuron"] = int(d["axis_neuron"])
     weights = {
         "davg": np.asarray(d["@variables"]["davg"], np.float64).reshape(ntypes, nnei, ncol),
@@ -216,12 +221,13 @@ def write_dp(model, path, model_def_script=None):
     w = get_weights(model)
     d, f = model.descriptor, model.fitting
     ntypes = model.get_ntypes()
-    nd = 1 if d.type_one_side else 2
+    three_body = d.descriptor_type == "se_e3"
+    nd = 1 if d.type_one_side and not three_body else 2
     networks = [None] * (ntypes ** nd)
     for key, net in w["embeddings"].items():
         idx = key[0] if nd == 1 else key[0] + ntypes * key[1]
         networks[idx] = _embedding_net(net, d.neuron, d.activation_function, d.resnet_dt)
-    if nd == 2:  # DeePMD-kit expects full-shape nets for excluded pairs, zeroed
+    if nd == 2:  # DeePMD-kit expects full-shape nets for excluded/unused pairs, zeroed
         for idx in range(ntypes ** 2):
             if networks[idx] is None:
                 ref = next(iter(w["embeddings"].values()))
@@ -232,7 +238,8 @@ def write_dp(model, path, model_def_script=None):
                                                d.resnet_dt)
     tmap = model.get_type_map()
     descriptor = {
-        "@class": "Descriptor", "type": "se_r" if d.radial_only else "se_e2_a", "@version": 2,
+        "@class": "Descriptor", "@version": 2,
+        "type": {"se_e2_a": "se_e2_a", "se_e2_r": "se_r", "se_e3": "se_e3"}[d.descriptor_type],
         "rcut": d.rcut, "rcut_smth": d.rcut_smth, "sel": d.sel, "neuron": d.neuron,
         "resnet_dt": d.resnet_dt, "trainable": d.trainable,
         "type_one_side": d.type_one_side, "exclude_types": [list(p) for p in d.exclude_types],
@@ -246,8 +253,10 @@ def write_dp(model, path, model_def_script=None):
         "@variables": {"davg": w["davg"], "dstd": w["dstd"]},
         "type_map": tmap, "spin": None,
     }
-    if not d.radial_only:
+    if d.descriptor_type == "se_e2_a":
         descriptor["axis_neuron"] = d.axis_neuron
+    if three_body:   # DeePMD-kit's se_e3 takes neither key
+        del descriptor["type_one_side"], descriptor["spin"]
     fitting = {
         "@class": "Fitting", "type": "ener", "@version": 4, "var_name": "energy",
         "ntypes": ntypes, "dim_descrpt": f.dim_descrpt, "mixed_types": False, "dim_out": 1,
