@@ -49,6 +49,44 @@ DESCRIPTOR_SE_E3 = {k: v for k, v in DESCRIPTOR_SE_E2_A.items()
 DESCRIPTOR_SE_E3["type"] = "se_e3"
 DESCRIPTOR_SE_E3["exclude_types"] = Unsupported([])
 
+_TF_ONLY = "is not used by DeePMD-kit's TF se_atten; set the type embedding with model.type_embedding"
+DESCRIPTOR_SE_ATTEN = dict(DESCRIPTOR_SE_E2_A)
+DESCRIPTOR_SE_ATTEN.update({
+    "type": "se_atten",
+    "lmax": Unsupported(None),
+    "attn": 128,
+    "attn_layer": 2,
+    "attn_dotr": True,
+    "attn_mask": False,
+    "stripped_type_embedding": Unsupported(None, "(tebd_input_mode 'strip') is not "
+                                                 "implemented yet"),
+    "smooth_type_embedding": Unsupported(False),
+    "set_davg_zero": True,
+    "trainable_ln": True,
+    "ln_eps": None,
+    "tebd_dim": Unsupported(8, _TF_ONLY),
+    "use_econf_tebd": Unsupported(False),
+    "use_tebd_bias": Unsupported(False, _TF_ONLY),
+    "tebd_input_mode": Unsupported("concat", "('strip') is not implemented yet"),
+    "scaling_factor": Unsupported(1.0, "is not supported by DeePMD-kit's TF se_atten either"),
+    "normalize": Unsupported(True, "is not supported by DeePMD-kit's TF se_atten either"),
+    "temperature": Unsupported(None, "is not supported by DeePMD-kit's TF se_atten either"),
+    "concat_output_tebd": Unsupported(True),
+})
+
+# model.type_embedding (used by se_atten); when the section is absent DeePMD-kit uses these
+# defaults with a linear activation
+TYPE_EMBEDDING = {
+    "neuron": [8],
+    "activation_function": "tanh",
+    "resnet_dt": False,
+    "precision": "default",
+    "trainable": Unsupported(True),
+    "seed": None,
+    "use_econf_tebd": Unsupported(False),
+    "use_tebd_bias": False,
+}
+
 FITTING_ENER = {
     "type": "ener",
     "neuron": [120, 120, 120],
@@ -75,7 +113,7 @@ MODEL = {
     "data_stat_protect": 0.01,
     "data_bias_nsample": 10,
     "type": "standard",
-    "type_embedding": Unsupported(None),
+    "type_embedding": None,
     "modifier": Unsupported(None),
     "compress": Unsupported(None),
     "spin": Unsupported(None),
@@ -207,14 +245,16 @@ TOP = {
 DESCRIPTOR_SCHEMAS = {"se_e2_a": DESCRIPTOR_SE_E2_A, "se_a": DESCRIPTOR_SE_E2_A,
                       "se_e2_r": DESCRIPTOR_SE_E2_R, "se_r": DESCRIPTOR_SE_E2_R,
                       "se_e3": DESCRIPTOR_SE_E3, "se_t": DESCRIPTOR_SE_E3,
-                      "se_a_3be": DESCRIPTOR_SE_E3}
+                      "se_a_3be": DESCRIPTOR_SE_E3, "se_atten": DESCRIPTOR_SE_ATTEN,
+                      "dpa1": DESCRIPTOR_SE_ATTEN}
 # the name each alias is stored under
-CANONICAL = {"se_a": "se_e2_a", "se_r": "se_e2_r", "se_t": "se_e3", "se_a_3be": "se_e3"}
+CANONICAL = {"se_a": "se_e2_a", "se_r": "se_e2_r", "se_t": "se_e3", "se_a_3be": "se_e3",
+             "dpa1": "se_atten"}
 FITTING_SCHEMAS = {"ener": FITTING_ENER}
 LR_SCHEMAS = {"exp": LEARNING_RATE_EXP}
 LOSS_SCHEMAS = {"ener": LOSS_ENER}
 # descriptor kinds DeePMD-kit has that dpkeras does not implement yet
-KNOWN_DESCRIPTORS = ["se_atten", "dpa1", "se_atten_v2",
+KNOWN_DESCRIPTORS = ["se_atten_v2",
                      "hybrid", "se_a_mask", "se_a_ebd_v2", "dpa2", "dpa3", "se_e3_tebd"]
 
 
@@ -265,6 +305,8 @@ def _typed_section(section, schemas, path, default_type, what):
 
 
 def _check_descriptor(d, ntypes, path):
+    if d["type"] == "se_atten":
+        return _check_se_atten(d, ntypes, path)
     sel = d["sel"]
     if isinstance(sel, str):
         _fail(f"{path}.sel", f"sel = {sel!r}: automatic sel is not implemented yet; give one "
@@ -278,6 +320,29 @@ def _check_descriptor(d, ntypes, path):
         _fail(f"{path}.rcut_smth", f"need 0 <= rcut_smth < rcut, got rcut_smth={d['rcut_smth']}"
               f", rcut={d['rcut']}")
     if "axis_neuron" in d and d["axis_neuron"] > d["neuron"][-1]:
+        _fail(f"{path}.axis_neuron", f"axis_neuron {d['axis_neuron']} exceeds the last "
+              f"embedding width {d['neuron'][-1]}")
+    for pair in d["exclude_types"]:
+        if len(pair) != 2 or not all(0 <= t < ntypes for t in pair):
+            _fail(f"{path}.exclude_types", f"{pair} is not a pair of type indices < {ntypes}")
+    _check_precision(d, path)
+
+
+def _check_se_atten(d, ntypes, path):
+    sel = d["sel"]
+    if isinstance(sel, str):
+        _fail(f"{path}.sel", f"sel = {sel!r}: automatic sel is not implemented yet; give the "
+              "total number of neighbors as one integer")
+    ok = (isinstance(sel, int) and not isinstance(sel, bool) and sel > 0) or (
+        isinstance(sel, list) and sel and all(isinstance(s, int) and s >= 0 for s in sel)
+        and sum(sel) > 0)
+    if not ok:
+        _fail(f"{path}.sel", "expected a positive integer (all neighbor types together) or a "
+              f"list of non-negative integers, got {json.dumps(sel)}")
+    if not 0 <= d["rcut_smth"] < d["rcut"]:
+        _fail(f"{path}.rcut_smth", f"need 0 <= rcut_smth < rcut, got rcut_smth={d['rcut_smth']}"
+              f", rcut={d['rcut']}")
+    if d["axis_neuron"] > d["neuron"][-1]:
         _fail(f"{path}.axis_neuron", f"axis_neuron {d['axis_neuron']} exceeds the last "
               f"embedding width {d['neuron'][-1]}")
     for pair in d["exclude_types"]:
@@ -306,6 +371,13 @@ def normalize_model(model):
     kind = m["descriptor"]["type"]
     m["descriptor"]["type"] = CANONICAL.get(kind, kind)
     _check_descriptor(m["descriptor"], len(tm), "model.descriptor")
+    if m["type_embedding"] is not None:
+        if m["descriptor"]["type"] != "se_atten":
+            _fail("model.type_embedding", "a type embedding is only implemented for the "
+                  f"se_atten descriptor, not {m['descriptor']['type']!r}; remove the section")
+        m["type_embedding"] = _apply_schema(m["type_embedding"], TYPE_EMBEDDING,
+                                            "model.type_embedding")
+        _check_precision(m["type_embedding"], "model.type_embedding")
     m["fitting_net"] = _typed_section(m["fitting_net"], FITTING_SCHEMAS, "model.fitting_net",
                                       "ener", "fitting_net")
     _check_precision(m["fitting_net"], "model.fitting_net")
@@ -369,4 +441,9 @@ def model_kwargs(model_section):
     f = {k: v for k, v in model_section["fitting_net"].items()
          if k not in ("rcond", "atom_ener", "numb_fparam", "numb_aparam", "default_fparam",
                       "dim_case_embd", "use_aparam_as_mask", "layer_name")}
-    return {"type_map": list(model_section["type_map"]), "descriptor": d, "fitting_net": f}
+    out = {"type_map": list(model_section["type_map"]), "descriptor": d, "fitting_net": f}
+    te = model_section.get("type_embedding")
+    if te is not None:
+        out["type_embedding"] = {k: v for k, v in te.items()
+                                 if k not in ("trainable", "use_econf_tebd", "precision")}
+    return out

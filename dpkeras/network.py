@@ -67,13 +67,15 @@ class DenseStack(keras.layers.Layer):
       residual: ``"embedding"`` (skip on equal or doubled width) or ``"fitting"`` (equal only).
       out_dim: width of a final linear layer, or ``None`` for no output layer.
       out_bias: whether the final linear layer has a bias.
+      use_bias: whether the hidden layers have biases.
       seed: initializer seed (each weight gets ``seed + k``).
 
     Input ``[n, in_dim]`` → output ``[..., neuron[-1]]`` (or ``[..., out_dim]``).
     """
 
     def __init__(self, in_dim, neuron, activation_function="tanh", resnet_dt=False,
-                 residual="embedding", out_dim=None, out_bias=True, seed=None, **kwargs):
+                 residual="embedding", out_dim=None, out_bias=True, seed=None, use_bias=True,
+                 **kwargs):
         kwargs.setdefault("dtype", "float64")
         super().__init__(**kwargs)
         self.in_dim = int(in_dim)
@@ -83,6 +85,7 @@ class DenseStack(keras.layers.Layer):
         self.residual = residual
         self.out_dim = None if out_dim is None else int(out_dim)
         self.out_bias = bool(out_bias)
+        self.use_bias = bool(use_bias)
         self.seed = seed
         self._act = get_activation(activation_function)
         self.ws, self.bs, self.idts = [], [], []
@@ -94,7 +97,8 @@ class DenseStack(keras.layers.Layer):
                 initializer=_initializer(s, 1.0 / (prev + width) ** 0.5)))
             self.bs.append(self.add_weight(
                 name=f"b{k}", shape=(width,),
-                initializer=_initializer(None if s is None else s + 1, 1.0)))
+                initializer=_initializer(None if s is None else s + 1, 1.0))
+                if self.use_bias else None)
             # as in DeePMD-kit, the timestep exists only on residual layers
             self.idts.append(self.add_weight(
                 name=f"idt{k}", shape=(width,),
@@ -128,9 +132,10 @@ class DenseStack(keras.layers.Layer):
         prev = self.in_dim
         for k, width in enumerate(self.neuron):
             if k == 0 and self.in_dim == 1:   # a [n, 1] x [1, m] product is a broadcast
-                h = self._act(x * self.ws[0][0] + self.bs[0])
+                h = x * self.ws[0][0]
             else:
-                h = self._act(tf.matmul(x, self.ws[k]) + self.bs[k])
+                h = tf.matmul(x, self.ws[k])
+            h = self._act(h if self.bs[k] is None else h + self.bs[k])
             kind = self._skip_kind(k, prev, width)
             if self.idts[k] is not None:
                 h = h * self.idts[k]
@@ -151,7 +156,7 @@ class DenseStack(keras.layers.Layer):
         """Weights as plain lists: ``{"w": [...], "b": [...], "idt": [...] or None, "w_out", "b_out"}``."""
         out = {
             "w": [v.numpy() for v in self.ws],
-            "b": [v.numpy() for v in self.bs],
+            "b": [None if v is None else v.numpy() for v in self.bs],
             "idt": [None if v is None else v.numpy() for v in self.idts],
         }
         if self.out_dim is not None:
@@ -161,7 +166,8 @@ class DenseStack(keras.layers.Layer):
 
     def set_numpy(self, weights):
         """Inverse of :meth:`get_numpy`; shapes are checked."""
-        pairs = list(zip(self.ws, weights["w"])) + list(zip(self.bs, weights["b"]))
+        pairs = list(zip(self.ws, weights["w"]))
+        pairs += [(v, val) for v, val in zip(self.bs, weights["b"]) if v is not None]
         idt = weights.get("idt") or [None] * len(self.idts)
         pairs += [(v, val) for v, val in zip(self.idts, idt) if v is not None]
         if self.out_dim is not None:
@@ -182,7 +188,7 @@ class DenseStack(keras.layers.Layer):
         cfg.update(in_dim=self.in_dim, neuron=self.neuron,
                    activation_function=self.activation_function, resnet_dt=self.resnet_dt,
                    residual=self.residual, out_dim=self.out_dim, out_bias=self.out_bias,
-                   seed=self.seed)
+                   seed=self.seed, use_bias=self.use_bias)
         return cfg
 
 

@@ -66,8 +66,10 @@ class Trainer:
         keras.utils.set_random_seed(self.seed)
         model = build_model(cfg)
         d = model.descriptor
+        self._descriptor = d
         if not self.skip_neighbor_stat:
-            max_count, min_dist = neighbor_stat(self.train_data, d.rcut, d.sel)
+            max_count, min_dist = neighbor_stat(self.train_data, d.rcut, d.sel,
+                                                d.mixed_types())
             log.info("neighbor statistics: max neighbors per type %s (sel %s), min pair "
                      "distance %.4f A", max_count.tolist(), d.sel, min_dist)
         start_step = 0
@@ -191,9 +193,9 @@ class Trainer:
         if self.valid_data is None:
             return None
         nb = self.config["training"]["validation_data"].get("numb_btch", 1)
-        d = self.config["model"]["descriptor"]
-        ds = self.valid_data.dataset(self.seed, step * nb, step * nb + nb, d["rcut"], d["sel"],
-                                     stream=1)
+        d = self._descriptor
+        ds = self.valid_data.dataset(self.seed, step * nb, step * nb + nb, d.get_rcut(),
+                                     d.get_sel(), d.mixed_types(), stream=1)
         acc = {}
         for batch in ds:
             for k, v in eval_step(batch, self.schedule(step)).items():

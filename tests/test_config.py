@@ -34,8 +34,8 @@ def test_unsupported_option_is_rejected_by_name():
 
 def test_unimplemented_descriptor_is_a_clear_error():
     cfg = small_input(WATER[:1])
-    cfg["model"]["descriptor"]["type"] = "se_atten"
-    with pytest.raises(DPKerasError, match="se_atten.*not implemented"):
+    cfg["model"]["descriptor"]["type"] = "se_atten_v2"
+    with pytest.raises(DPKerasError, match="se_atten_v2.*not implemented"):
         normalize(cfg)
 
 

@@ -3,7 +3,8 @@
 from dpkeras.descriptor.se_e2_a import DescrptSeA
 from dpkeras.descriptor.se_e2_r import DescrptSeR
 from dpkeras.descriptor.se_e3 import DescrptSeT
+from dpkeras.descriptor.se_atten import DescrptSeAtten
 
 DESCRIPTORS = {"se_e2_a": DescrptSeA, "se_a": DescrptSeA, "se_e2_r": DescrptSeR,
                "se_r": DescrptSeR, "se_e3": DescrptSeT, "se_t": DescrptSeT,
-               "se_a_3be": DescrptSeT}
+               "se_a_3be": DescrptSeT, "se_atten": DescrptSeAtten, "dpa1": DescrptSeAtten}

@@ -112,9 +112,12 @@ def read_energy_model(path):
         raise DPKerasError(f"{path}: multi-task frozen graphs are not supported yet")
     dcfg, fcfg = model.get("descriptor", {}), model.get("fitting_net", {})
     dtype, ftype = dcfg.get("type"), fcfg.get("type", "ener")
+    if dtype in ("se_atten", "dpa1"):
+        return _read_se_atten(g, path, model)
     if dtype not in ("se_e2_a", "se_a", "se_e2_r", "se_r", "se_e3", "se_t", "se_a_3be"):
         raise DPKerasError(f"{path}: descriptor type {dtype!r} in this frozen graph is not "
-                           "supported by dpkeras yet (supported: se_e2_a, se_e2_r, se_e3)")
+                           "supported by dpkeras yet (supported: se_e2_a, se_e2_r, se_e3, "
+                           "se_atten)")
     ncol = 1 if dtype in ("se_e2_r", "se_r") else 4
     if ftype != "ener":
         raise DPKerasError(f"{path}: fitting_net type {ftype!r} is not supported yet "
@@ -159,4 +162,79 @@ def read_energy_model(path):
     model = dict(model, type_map=tmap)
     weights = {"davg": davg, "dstd": dstd, "embeddings": embeddings, "fitting": fitting,
                "bias_atom_e": bias}
+    return model, weights
+
+
+def _type_map(g, path, model):
+    tmap = g.scalar_attr("model_attr/tmap", "").split()
+    if model.get("type_map") and list(model["type_map"]) != tmap:
+        raise DPKerasError(f"{path}: type map in model_attr/tmap {tmap} differs from the "
+                           f"training script's {model['type_map']}")
+    return tmap
+
+
+def _bias_atom_e(g, ntypes):
+    bias = g.const("fitting_attr/t_bias_atom_e").reshape(ntypes)
+    out_bias = g.consts.get("model_attr/model_attr/t_out_bias")
+    if out_bias is not None:
+        bias = bias + out_bias.reshape(-1, ntypes)[0]
+    return bias
+
+
+def _read_se_atten(g, path, model):
+    """``se_atten`` (TF, concat mode) + ``ener`` with the type embedding: one fitting net for all
+    types fed ``[descriptor, type embedding]`` (consts ``layer_k/...``, ``final_layer/...``)."""
+    dcfg, fcfg = model.get("descriptor", {}), model.get("fitting_net", {})
+    if fcfg.get("type", "ener") != "ener":
+        raise DPKerasError(f"{path}: fitting_net type {fcfg.get('type')!r} is not supported yet "
+                           "(supported: ener)")
+    if dcfg.get("tebd_input_mode", "concat") != "concat" or dcfg.get("stripped_type_embedding"):
+        raise DPKerasError(f"{path}: se_atten with tebd_input_mode 'strip' is not supported yet")
+    if dcfg.get("smooth_type_embedding", False):
+        raise DPKerasError(f"{path}: se_atten with smooth_type_embedding is not supported yet")
+    if "descrpt_attr/t_avg" not in g.consts or "type_embed_net/matrix_1" not in g.consts:
+        raise DPKerasError(f"{path}: no se_atten constants (descrpt_attr/t_avg, "
+                           "type_embed_net/matrix_1) in the graph; suffixed or compressed se_atten "
+                           "graphs are not supported yet")
+    tmap = _type_map(g, path, model)
+    ntypes = len(tmap)
+    nnei = int(np.sum(g.consts.get("descrpt_attr/sel", dcfg.get("sel"))))
+    davg = g.const("descrpt_attr/t_avg").reshape(ntypes, nnei, 4)
+    dstd = g.const("descrpt_attr/t_std").reshape(ntypes, nnei, 4)
+    neuron = dcfg.get("neuron", [10, 20, 40])
+    te_cfg = model.get("type_embedding") or {}
+    te_neuron = te_cfg.get("neuron", [8])
+    te = {"w": [], "b": [], "idt": []}
+    for k in range(len(te_neuron)):
+        te["w"].append(g.const(f"type_embed_net/matrix_{k + 1}"))
+        te["b"].append(g.consts.get(f"type_embed_net/bias_{k + 1}"))
+        idt = g.consts.get(f"type_embed_net/idt_{k + 1}")
+        te["idt"].append(None if idt is None else idt.reshape(-1))
+    embedding = _embedding_weights(g, "filter_type_all", "", len(neuron),
+                                   dcfg.get("resnet_dt", False))
+    attention = []
+    for i in range(int(dcfg.get("attn_layer", 2))):
+        p = f"attention_layer_{i}"
+        attention.append({
+            "wq": g.const(f"{p}/c_query/matrix"), "bq": g.const(f"{p}/c_query/bias"),
+            "wk": g.const(f"{p}/c_key/matrix"), "bk": g.const(f"{p}/c_key/bias"),
+            "wv": g.const(f"{p}/c_value/matrix"), "bv": g.const(f"{p}/c_value/bias"),
+            "wo": g.const(f"{p}/c_out/matrix"), "bo": g.const(f"{p}/c_out/bias"),
+            "gamma": g.const(f"{p}/layer_normalization/gamma"),
+            "beta": g.const(f"{p}/layer_normalization/beta")})
+    fneuron = fcfg.get("neuron", [120, 120, 120])
+    fresnet = fcfg.get("resnet_dt", True)
+    fw, fb, fidt = [], [], []
+    for k in range(len(fneuron)):
+        fw.append(g.const(f"layer_{k}/matrix"))
+        fb.append(g.const(f"layer_{k}/bias"))
+        name = f"layer_{k}/idt"
+        fidt.append(g.consts[name].reshape(-1) if fresnet and name in g.consts else None)
+    w_out = g.const("final_layer/matrix")
+    b_out = g.consts.get("final_layer/bias", np.zeros(w_out.shape[1]))
+    fitting = [{"w": fw, "b": fb, "idt": fidt, "w_out": w_out, "b_out": b_out}]
+    model = dict(model, type_map=tmap)
+    weights = {"davg": davg, "dstd": dstd, "embeddings": {(): embedding}, "fitting": fitting,
+               "bias_atom_e": _bias_atom_e(g, ntypes), "type_embedding": te,
+               "attention": attention}
     return model, weights

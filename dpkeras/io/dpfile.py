@@ -218,6 +218,9 @@ def write_dp(model, path, model_def_script=None):
     """Write an ``EnergyModel`` as a DeePMD-kit ``.dp`` file."""
     from dpkeras.model.weights import get_weights
 
+    if model.descriptor.descriptor_type not in ("se_e2_a", "se_e2_r", "se_e3"):
+        raise DPKerasError(f"{path}: writing a {model.descriptor.descriptor_type} model as .dp is "
+                           "not supported yet; save it as .keras or a SavedModel directory")
     w = get_weights(model)
     d, f = model.descriptor, model.fitting
     ntypes = model.get_ntypes()

@@ -29,6 +29,14 @@ from dpkeras.fitting import FITTINGS
 INPUT_KEYS = ("coord", "box", "atype", "nlist", "shift")
 
 
+def neighbor_types(atype, nlist, ntypes):
+    """``[nf, nloc, nnei]`` type of each neighbor slot; ``ntypes`` for padded slots."""
+    nlist = tf.cast(nlist, tf.int32)
+    j = tf.where(nlist >= 0, nlist, tf.zeros_like(nlist))
+    t = tf.gather(tf.cast(atype, tf.int32), j, batch_dims=1)
+    return tf.where(nlist >= 0, t, tf.fill(tf.shape(t), tf.constant(ntypes, tf.int32)))
+
+
 def _strip_type(cfg):
     cfg = dict(cfg)
     kind = cfg.pop("type")
@@ -45,7 +53,7 @@ class EnergyModel(keras.Model):
       fitting_net: fitting config (``{"type": "ener", ...}``).
     """
 
-    def __init__(self, type_map, descriptor, fitting_net, **kwargs):
+    def __init__(self, type_map, descriptor, fitting_net, type_embedding=None, **kwargs):
         kwargs.setdefault("dtype", "float64")
         super().__init__(**kwargs)
         # === Layers ===
@@ -53,7 +61,12 @@ class EnergyModel(keras.Model):
         ntypes = len(self.type_map)
         dkind, dcfg = _strip_type(descriptor)
         fkind, fcfg = _strip_type(fitting_net)
+        self.type_embedding_config = None if type_embedding is None else dict(type_embedding)
+        if self.type_embedding_config is not None:
+            dcfg["type_embedding"] = self.type_embedding_config
         self.descriptor = DESCRIPTORS[dkind](ntypes=ntypes, name="descriptor", **dcfg)
+        if hasattr(self.descriptor, "get_dim_tebd"):
+            fcfg["tebd_dim"] = self.descriptor.get_dim_tebd()
         self.fitting = FITTINGS[fkind](ntypes=ntypes, dim_descrpt=self.descriptor.get_dim_out(),
                                        name="fitting", **fcfg)
         # === Config ===
@@ -83,12 +96,21 @@ class EnergyModel(keras.Model):
 
     def get_config_deepmd(self):
         """The model as a DeePMD-kit ``input.json`` model section."""
-        return {"type_map": list(self.type_map), "descriptor": dict(self.descriptor_config),
-                "fitting_net": dict(self.fitting_config)}
+        out = {"type_map": list(self.type_map), "descriptor": dict(self.descriptor_config),
+               "fitting_net": dict(self.fitting_config)}
+        if self.type_embedding_config is not None:
+            out["type_embedding"] = dict(self.type_embedding_config)
+        return out
 
     # --- forward ---------------------------------------------------------------------------
-    def atomic_energy(self, rij, mask, atype, type_counts=None):
-        """Atomic energies ``[nf, nloc]`` from pair vectors."""
+    def atomic_energy(self, rij, mask, atype, type_counts=None, nlist=None):
+        """Atomic energies ``[nf, nloc]`` from pair vectors (``nlist``: needed by mixed-type
+        descriptors, which look up the neighbor types)."""
+        if self.descriptor.mixed_types():
+            nei_type = neighbor_types(atype, nlist, self.get_ntypes())
+            d = self.descriptor(rij, mask, atype, type_counts=type_counts, nei_type=nei_type)
+            return self.fitting(d, atype, type_counts=type_counts,
+                                type_embedding=self.descriptor.atom_type_embedding(atype))
         d = self.descriptor(rij, mask, atype, type_counts=type_counts)
         return self.fitting(d, atype, type_counts=type_counts)
 
@@ -107,7 +129,7 @@ class EnergyModel(keras.Model):
         rij, mask = pair_vectors(coord, box, nlist, shift)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(rij)
-            atom_energy = self.atomic_energy(rij, mask, atype, type_counts)
+            atom_energy = self.atomic_energy(rij, mask, atype, type_counts, nlist)
             energy = tf.reduce_sum(atom_energy, axis=1, keepdims=True)
         g = tape.gradient(energy, rij)                                     # [nf, nloc, nnei, 3]
         # segment ids of the neighbors in the flattened frame-major atom index; pads go to a
@@ -129,7 +151,7 @@ class EnergyModel(keras.Model):
     def get_config(self):
         cfg = super().get_config()
         cfg.update(type_map=self.type_map, descriptor=self.descriptor_config,
-                   fitting_net=self.fitting_config)
+                   fitting_net=self.fitting_config, type_embedding=self.type_embedding_config)
         return cfg
 
     @classmethod

@@ -7,6 +7,10 @@ The dict is the common currency of every foreign format reader/writer (DeePMD-ki
      "embeddings": {(ti, tj) or (tj,): {"w": [...], "b": [...], "idt": [... or None]}},
      "fitting": [{"w", "b", "idt", "w_out", "b_out"} per type],
      "bias_atom_e": [ntypes]}
+
+``se_atten`` adds ``"type_embedding": {"w", "b", "idt"}`` and ``"attention": [{"wq", "bq", "wk",
+"bk", "wv", "bv", "wo", "bo", "gamma", "beta"} per layer]``; its one embedding net is keyed
+``()`` and its ``fitting`` list holds the single net shared by all types.
 """
 
 from dpkeras.config import model_kwargs, normalize_model
@@ -19,8 +23,24 @@ def build_model(model_section):
     return EnergyModel(**model_kwargs(normalize_model(model_section)))
 
 
+def _embedding_nets(d):
+    if d.mixed_types():
+        return {(): d.embedding_net}
+    return d.embeddings
+
+
 def get_weights(model):
     d = model.descriptor
+    if d.mixed_types():
+        return {
+            "davg": d.env_mat.davg.numpy(),
+            "dstd": d.env_mat.dstd.numpy(),
+            "embeddings": {(): d.embedding_net.get_numpy()},
+            "fitting": [net.get_numpy() for net in model.fitting.nets],
+            "bias_atom_e": model.fitting.bias_atom_e.numpy(),
+            "type_embedding": d.type_embed.get_numpy(),
+            "attention": [layer.get_numpy() for layer in d.attention_layers],
+        }
     return {
         "davg": d.env_mat.davg.numpy(),
         "dstd": d.env_mat.dstd.numpy(),
@@ -32,10 +52,15 @@ def get_weights(model):
 
 def set_weights(model, weights, source="the source model"):
     d = model.descriptor
-    if set(weights["embeddings"]) != set(d.embeddings):
+    nets = _embedding_nets(d)
+    if set(weights["embeddings"]) != set(nets):
         raise DPKerasError(f"{source}: embedding nets {sorted(weights['embeddings'])} do not "
-                           f"match the model's {sorted(d.embeddings)} (type_one_side / "
+                           f"match the model's {sorted(nets)} (descriptor type / type_one_side / "
                            "exclude_types / type_map differ)")
+    if d.mixed_types():
+        if "attention" not in weights or len(weights["attention"]) != len(d.attention_layers):
+            raise DPKerasError(f"{source}: {len(weights.get('attention', []))} attention layers, "
+                               f"the model has {len(d.attention_layers)}")
     if len(weights["fitting"]) != len(model.fitting.nets):
         raise DPKerasError(f"{source}: {len(weights['fitting'])} fitting nets, the model has "
                            f"{len(model.fitting.nets)}")
@@ -44,8 +69,12 @@ def set_weights(model, weights, source="the source model"):
                            f"{weights['davg'].shape}, the model expects "
                            f"{tuple(d.env_mat.davg.shape)} (sel or type_map differ)")
     d.env_mat.set_stats(weights["davg"], weights["dstd"])
-    for k, net in d.embeddings.items():
+    for k, net in nets.items():
         net.set_numpy(weights["embeddings"][k])
+    if d.mixed_types():
+        d.type_embed.set_numpy(weights["type_embedding"])
+        for layer, w in zip(d.attention_layers, weights["attention"]):
+            layer.set_numpy(w)
     for net, w in zip(model.fitting.nets, weights["fitting"]):
         net.set_numpy(w)
     model.fitting.bias_atom_e.assign(weights["bias_atom_e"])

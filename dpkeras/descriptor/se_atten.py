@@ -1,0 +1,286 @@
+"""``se_atten`` (DPA-1): DeePMD-kit's attention-based descriptor, TF backend, concat mode.
+
+All neighbors within ``rcut`` form one group of ``sel`` slots sorted by distance whatever their
+type (``mixed_types``); types enter through a type embedding. For atom ``i`` with normalized
+environment matrix ``R~_i [nnei, 4]`` (padded slots included, as in DeePMD-kit)::
+
+    e_t     = act(onehot(t) W_te (+ b_te))   type embedding [ntypes, T]; row ntypes (padding) = 0
+    x_ij    = [R~_ij,0, e_{t_j}, e_{t_i}]     (type_one_side: [R~_ij,0, e_{t_j}])
+    G_i     = embed(x_i)                      [nnei, M1], one net for all types
+    r^_ij   = l2_normalize(R~_ij,1:4)
+    for each of attn_layer layers:
+        Q, K, V = l2_normalize(G W_q + b_q), ... (over the attn width)
+        A       = softmax_j(Q K^T masked on padded keys) * mask_query      (no 1/sqrt(d) scaling)
+        A      *= r^ r^T                      (attn_dotr)
+        A      *= 1 - I                       (attn_mask)
+        G       = layer_norm(G + (A V) W_o + b_o)     (eps ln_eps, trainable gamma/beta)
+    T_i     = R~_i^T G_i / nnei               [4, M1]
+    D_i     = T_i^T T_i[:, :M2]               [M1, M2] -> M1 * M2
+
+The ``ener`` fitting of such a model is one net for all types fed ``[D_i, e_{t_i}]``; the
+descriptor exposes ``e_{t_i}`` through :meth:`DescrptSeAtten.atom_type_embedding`.
+"""
+
+import keras
+import tensorflow as tf
+
+from dpkeras.env_mat import EnvMat
+from dpkeras.network import EmbeddingNet, child_seed
+
+# DeePMD-kit keys that dpkeras.config accepts only at their default value
+_ACCEPTED_AT_DEFAULT = ("lmax", "env_protection", "stripped_type_embedding",
+                        "smooth_type_embedding", "tebd_dim", "use_econf_tebd", "use_tebd_bias",
+                        "tebd_input_mode", "scaling_factor", "normalize", "temperature",
+                        "concat_output_tebd")
+
+# DeePMD-kit's additive mask for padded keys, -(2 << 32)
+_NEG = -float(2 << 32)
+
+
+@keras.saving.register_keras_serializable(package="dpkeras")
+class TypeEmbedding(keras.layers.Layer):
+    """DeePMD-kit ``TypeEmbedNet``: an embedding net on one-hot types, plus a zero padding row.
+
+    :meth:`table` returns ``[ntypes + 1, neuron[-1]]``.
+    """
+
+    def __init__(self, ntypes, neuron=(8,), activation_function="linear", resnet_dt=False,
+                 use_tebd_bias=False, seed=None, **kwargs):
+        kwargs.setdefault("dtype", "float64")
+        super().__init__(**kwargs)
+        self.ntypes = int(ntypes)
+        self.neuron = [int(n) for n in neuron]
+        self.activation_function = activation_function
+        self.resnet_dt = bool(resnet_dt)
+        self.use_tebd_bias = bool(use_tebd_bias)
+        self.seed = seed
+        self.net = EmbeddingNet(self.ntypes, self.neuron, activation_function=activation_function,
+                                resnet_dt=resnet_dt, use_bias=use_tebd_bias, seed=seed,
+                                name="type_embed_net")
+        self.built = True
+
+    def table(self):
+        """``[ntypes + 1, neuron[-1]]``: the embedding of every type, then the zero padding row."""
+        x = self.net(tf.eye(self.ntypes, dtype=self.compute_dtype))
+        return tf.concat([x, tf.zeros([1, self.neuron[-1]], x.dtype)], axis=0)
+
+    def get_numpy(self):
+        return self.net.get_numpy()
+
+    def set_numpy(self, weights):
+        self.net.set_numpy(weights)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(ntypes=self.ntypes, neuron=self.neuron,
+                   activation_function=self.activation_function, resnet_dt=self.resnet_dt,
+                   use_tebd_bias=self.use_tebd_bias, seed=self.seed)
+        return cfg
+
+
+def _dense(layer, name, in_dim, out_dim, seed):
+    w = layer.add_weight(name=name + "_w", shape=(in_dim, out_dim),
+                         initializer=keras.initializers.RandomNormal(
+                             stddev=1.0 / (in_dim + out_dim) ** 0.5, seed=seed))
+    b = layer.add_weight(name=name + "_b", shape=(out_dim,),
+                         initializer=keras.initializers.RandomNormal(
+                             stddev=1.0, seed=None if seed is None else seed + 1))
+    return w, b
+
+
+@keras.saving.register_keras_serializable(package="dpkeras")
+class AttentionLayer(keras.layers.Layer):
+    """One gated self-attention layer of ``se_atten`` (see the module docstring).
+
+    Weights: ``q``, ``k``, ``v`` ``[M1, attn]`` (+ bias), ``o`` ``[attn, M1]`` (+ bias), layer norm
+    ``gamma``/``beta`` ``[M1]``.
+    """
+
+    def __init__(self, dim, attn, dotr=True, do_mask=False, ln_eps=1e-3, trainable_ln=True,
+                 seed=None, **kwargs):
+        kwargs.setdefault("dtype", "float64")
+        super().__init__(**kwargs)
+        self.dim, self.attn = int(dim), int(attn)
+        self.dotr, self.do_mask = bool(dotr), bool(do_mask)
+        self.ln_eps, self.trainable_ln = float(ln_eps), bool(trainable_ln)
+        self.seed = seed
+        s = (lambda i: None) if seed is None else (lambda i: int(seed) + 2 * i)
+        self.wq, self.bq = _dense(self, "q", self.dim, self.attn, s(0))
+        self.wk, self.bk = _dense(self, "k", self.dim, self.attn, s(1))
+        self.wv, self.bv = _dense(self, "v", self.dim, self.attn, s(2))
+        self.wo, self.bo = _dense(self, "o", self.attn, self.dim, s(3))
+        self.gamma = self.add_weight(name="gamma", shape=(self.dim,), initializer="ones",
+                                     trainable=self.trainable_ln)
+        self.beta = self.add_weight(name="beta", shape=(self.dim,), initializer="zeros",
+                                    trainable=self.trainable_ln)
+        self.built = True
+
+    def call(self, g, rhat, nmask):
+        """``g [n, nnei, M1]``, ``rhat [n, nnei, 3]``, ``nmask [n, nnei]`` (float 1/0)."""
+        q = tf.nn.l2_normalize(tf.matmul(g, self.wq) + self.bq, -1)
+        k = tf.nn.l2_normalize(tf.matmul(g, self.wk) + self.bk, -1)
+        v = tf.nn.l2_normalize(tf.matmul(g, self.wv) + self.bv, -1)
+        a = tf.matmul(q, k, transpose_b=True)                       # [n, nnei(query), nnei(key)]
+        kmask = nmask[:, None, :]
+        a = a * kmask + _NEG * (1.0 - kmask)
+        a = tf.nn.softmax(a, axis=-1)
+        a = a * nmask[:, :, None]
+        if self.dotr:
+            a = a * tf.matmul(rhat, rhat, transpose_b=True)
+        if self.do_mask:
+            nnei = tf.shape(a)[-1]
+            a = a * (1.0 - tf.eye(nnei, dtype=a.dtype))
+        out = tf.matmul(a, v)
+        g = g + tf.matmul(out, self.wo) + self.bo
+        mean = tf.reduce_mean(g, axis=-1, keepdims=True)
+        var = tf.reduce_mean(tf.square(g - mean), axis=-1, keepdims=True)
+        return (g - mean) / tf.sqrt(var + self.ln_eps) * self.gamma + self.beta
+
+    def get_numpy(self):
+        return {n: getattr(self, n).numpy() for n in
+                ("wq", "bq", "wk", "bk", "wv", "bv", "wo", "bo", "gamma", "beta")}
+
+    def set_numpy(self, weights):
+        from dpkeras.errors import DPKerasError
+
+        for n, val in weights.items():
+            var = getattr(self, n)
+            if tuple(var.shape) != tuple(val.shape):
+                raise DPKerasError(f"attention weight {var.path} has shape {tuple(var.shape)} "
+                                   f"but the source has {tuple(val.shape)}")
+            var.assign(val)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(dim=self.dim, attn=self.attn, dotr=self.dotr, do_mask=self.do_mask,
+                   ln_eps=self.ln_eps, trainable_ln=self.trainable_ln, seed=self.seed)
+        return cfg
+
+
+@keras.saving.register_keras_serializable(package="dpkeras")
+class DescrptSeAtten(keras.layers.Layer):
+    """The ``se_atten`` descriptor (alias ``dpa1``); output ``[nf, nloc, neuron[-1] * axis_neuron]``.
+
+    ``call(rij, mask, atype, type_counts=None, nei_type=None)``: ``nei_type [nf, nloc, nnei]`` are
+    the neighbor types (``ntypes`` for padded slots); it is required.
+    """
+
+    descriptor_type = "se_atten"
+    radial_only = False
+
+    def __init__(self, ntypes, rcut, rcut_smth, sel, neuron=(10, 20, 40), axis_neuron=4,
+                 resnet_dt=False, activation_function="tanh", type_one_side=False,
+                 attn=128, attn_layer=2, attn_dotr=True, attn_mask=False, ln_eps=None,
+                 trainable_ln=True, set_davg_zero=True, exclude_types=(), type_embedding=None,
+                 trainable=True, seed=None, precision="float64", **kwargs):
+        kwargs.setdefault("dtype", "float64")
+        for key in _ACCEPTED_AT_DEFAULT:   # validated by dpkeras.config; no effect here
+            kwargs.pop(key, None)
+        super().__init__(trainable=trainable, **kwargs)
+        self.ntypes = int(ntypes)
+        self.rcut, self.rcut_smth = float(rcut), float(rcut_smth)
+        self.sel = [int(sum(sel))] if isinstance(sel, (list, tuple)) else [int(sel)]
+        self.nnei = self.sel[0]
+        self.neuron = [int(n) for n in neuron]
+        self.axis_neuron = int(axis_neuron)
+        self.resnet_dt = bool(resnet_dt)
+        self.activation_function = activation_function
+        self.type_one_side = bool(type_one_side)
+        self.attn, self.attn_layer = int(attn), int(attn_layer)
+        self.attn_dotr, self.attn_mask = bool(attn_dotr), bool(attn_mask)
+        self.ln_eps = 1e-3 if ln_eps is None else float(ln_eps)
+        self.trainable_ln = bool(trainable_ln)
+        self.set_davg_zero = bool(set_davg_zero)
+        self.exclude_types = sorted({tuple(sorted(map(int, p))) for p in exclude_types})
+        self.seed = seed
+        self.precision = precision
+        te = dict(type_embedding or {})
+        self.type_embedding_config = {
+            "neuron": list(te.get("neuron", [8])),
+            "activation_function": te.get("activation_function", "linear"),
+            "resnet_dt": bool(te.get("resnet_dt", False)),
+            "use_tebd_bias": bool(te.get("use_tebd_bias", False)),
+            "seed": te.get("seed", seed),
+        }
+        self.type_embed = TypeEmbedding(self.ntypes, name="type_embedding",
+                                        **self.type_embedding_config)
+        self.tebd_dim = self.type_embedding_config["neuron"][-1]
+        self.env_mat = EnvMat(self.ntypes, self.nnei, self.rcut, self.rcut_smth, name="env_mat")
+        in_dim = 1 + self.tebd_dim * (1 if self.type_one_side else 2)
+        self.embedding_net = EmbeddingNet(in_dim, self.neuron,
+                                          activation_function=activation_function,
+                                          resnet_dt=resnet_dt, seed=child_seed(seed, 0),
+                                          name="embedding")
+        self.attention_layers = [
+            AttentionLayer(self.neuron[-1], self.attn, dotr=self.attn_dotr,
+                           do_mask=self.attn_mask, ln_eps=self.ln_eps,
+                           trainable_ln=self.trainable_ln, seed=child_seed(seed, 1, i),
+                           name=f"attention_layer_{i}")
+            for i in range(self.attn_layer)]
+        self.built = True
+
+    # --- getters ---------------------------------------------------------------------------
+    def get_rcut(self):
+        return self.rcut
+
+    def get_sel(self):
+        return list(self.sel)
+
+    def mixed_types(self):
+        return True
+
+    def get_dim_out(self):
+        return self.neuron[-1] * self.axis_neuron
+
+    def get_dim_tebd(self):
+        return self.tebd_dim
+
+    def atom_type_embedding(self, atype):
+        """``[nf, nloc, tebd_dim]``: the type embedding of each atom (the fitting's extra input)."""
+        return tf.gather(self.type_embed.table(), atype)
+
+    # --- math ------------------------------------------------------------------------------
+    def call(self, rij, mask, atype, type_counts=None, nei_type=None):
+        if nei_type is None:
+            raise ValueError("se_atten needs the neighbor types (nei_type)")
+        nf, nloc = tf.shape(atype)[0], tf.shape(atype)[1]
+        nnei, m1 = self.nnei, self.neuron[-1]
+        env = tf.reshape(self.env_mat(rij, mask, atype), [-1, nnei, 4])   # [n, nnei, 4]
+        atype_f = tf.reshape(atype, [-1])
+        nei_type = tf.reshape(tf.cast(nei_type, tf.int32), [-1, nnei])
+        nmask = tf.cast(tf.reshape(mask, [-1, nnei]), env.dtype)
+        if self.exclude_types:
+            keep = [[0.0 if tuple(sorted((a, b))) in self.exclude_types else 1.0
+                     for b in range(self.ntypes + 1)] for a in range(self.ntypes)]
+            keep = tf.gather_nd(tf.constant(keep, env.dtype),
+                                tf.stack([tf.tile(atype_f[:, None], [1, nnei]), nei_type], -1))
+            nmask = nmask * keep
+            env = env * keep[..., None]
+        tebd = self.type_embed.table()                                         # [ntypes + 1, T]
+        n = tf.shape(env)[0]
+        parts = [env[:, :, :1], tf.gather(tebd, nei_type)]
+        if not self.type_one_side:
+            ctr = tf.gather(tebd, atype_f)[:, None, :]
+            parts.append(tf.tile(ctr, [1, nnei, 1]))
+        x = tf.concat(parts, axis=-1)
+        g = tf.reshape(self.embedding_net(tf.reshape(x, [-1, x.shape[-1]])), [n, nnei, m1])
+        rhat = tf.nn.l2_normalize(env[:, :, 1:], -1)
+        for layer in self.attention_layers:
+            g = layer(g, rhat, nmask)
+        t = tf.matmul(env, g, transpose_a=True) / float(nnei)            # [n, 4, M1]
+        d = tf.matmul(t, t[:, :, : self.axis_neuron], transpose_a=True)  # [n, M1, M2]
+        return tf.reshape(d, [nf, nloc, self.get_dim_out()])
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(ntypes=self.ntypes, rcut=self.rcut, rcut_smth=self.rcut_smth, sel=self.sel,
+                   neuron=self.neuron, axis_neuron=self.axis_neuron, resnet_dt=self.resnet_dt,
+                   activation_function=self.activation_function,
+                   type_one_side=self.type_one_side, attn=self.attn,
+                   attn_layer=self.attn_layer, attn_dotr=self.attn_dotr,
+                   attn_mask=self.attn_mask, ln_eps=self.ln_eps, trainable_ln=self.trainable_ln,
+                   set_davg_zero=self.set_davg_zero,
+                   exclude_types=[list(p) for p in self.exclude_types],
+                   type_embedding=self.type_embedding_config, seed=self.seed,
+                   precision=self.precision)
+        return cfg
