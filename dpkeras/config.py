@@ -316,6 +316,11 @@ def _check_descriptor(d, ntypes, path):
             isinstance(s, int) and s >= 0 for s in sel):
         _fail(f"{path}.sel", f"expected a list of {ntypes} non-negative integers (one per "
               f"element of type_map), got {json.dumps(sel)}")
+    _check_common(d, ntypes, path)
+
+
+def _check_common(d, ntypes, path):
+    """Checks every descriptor shares: cut-offs, axis_neuron, exclude_types, precision."""
     if not 0 <= d["rcut_smth"] < d["rcut"]:
         _fail(f"{path}.rcut_smth", f"need 0 <= rcut_smth < rcut, got rcut_smth={d['rcut_smth']}"
               f", rcut={d['rcut']}")
@@ -339,16 +344,7 @@ def _check_se_atten(d, ntypes, path):
     if not ok:
         _fail(f"{path}.sel", "expected a positive integer (all neighbor types together) or a "
               f"list of non-negative integers, got {json.dumps(sel)}")
-    if not 0 <= d["rcut_smth"] < d["rcut"]:
-        _fail(f"{path}.rcut_smth", f"need 0 <= rcut_smth < rcut, got rcut_smth={d['rcut_smth']}"
-              f", rcut={d['rcut']}")
-    if d["axis_neuron"] > d["neuron"][-1]:
-        _fail(f"{path}.axis_neuron", f"axis_neuron {d['axis_neuron']} exceeds the last "
-              f"embedding width {d['neuron'][-1]}")
-    for pair in d["exclude_types"]:
-        if len(pair) != 2 or not all(0 <= t < ntypes for t in pair):
-            _fail(f"{path}.exclude_types", f"{pair} is not a pair of type indices < {ntypes}")
-    _check_precision(d, path)
+    _check_common(d, ntypes, path)
 
 
 def _check_precision(d, path):
