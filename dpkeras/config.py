@@ -53,6 +53,7 @@ _TF_ONLY = "is not used by DeePMD-kit's TF se_atten; set the type embedding with
 DESCRIPTOR_SE_ATTEN = dict(DESCRIPTOR_SE_E2_A)
 DESCRIPTOR_SE_ATTEN.update({
     "type": "se_atten",
+    "compressible": Unsupported(False),
     "lmax": Unsupported(None),
     "attn": 128,
     "attn_layer": 2,

@@ -134,3 +134,19 @@ def test_se_atten_trains_on_water(tmp_path):
     # the trained run loads back and evaluates
     dp = DeepPot(str(tmp_path))
     assert dp.model.get_config_deepmd()["type_embedding"]["neuron"] == [4]
+
+
+def test_deepmd_water_se_atten_example_input_is_accepted():
+    """DeePMD-kit's examples/water/se_atten/input.json model section, verbatim."""
+    from dpkeras.config import normalize_model
+
+    model = {"type_map": ["O", "H"],
+             "descriptor": {"type": "se_atten", "compressible": False, "sel": 120,
+                            "rcut_smth": 0.50, "rcut": 6.00, "neuron": [25, 50, 100],
+                            "resnet_dt": False, "axis_neuron": 16, "seed": 1, "attn": 128,
+                            "attn_layer": 2, "attn_dotr": True, "attn_mask": False,
+                            "_comment": " that's all"},
+             "fitting_net": {"neuron": [240, 240, 240], "resnet_dt": True, "seed": 1,
+                             "_comment": " that's all"}}
+    m = normalize_model(model)
+    assert m["descriptor"]["sel"] == 120 and m["descriptor"]["attn"] == 128

@@ -1,9 +1,12 @@
 """Benchmark: training step time and inference time of dpkeras, side by side with DeePMD-kit.
 
-    python tools/bench_train.py [--steps 40] [--frames 20] [--vs-deepmd /path/to/venv/bin/python]
+    python tools/bench_train.py [--descriptor se_e2_a|se_atten] [--steps 40] [--frames 20]
+                                [--vs-deepmd /path/to/venv/bin/python]
 
-Config: DeePMD-kit's standard water se_e2_a example (sel [46, 92], neuron [25, 50, 100],
-axis_neuron 16, fitting [240, 240, 240], batch 1, float64) on the shipped water data. With
+Config: DeePMD-kit's standard water examples (batch 1, float64, the shipped water data):
+``se_e2_a`` (sel [46, 92], neuron [25, 50, 100], axis_neuron 16) or ``se_atten`` (DPA-1: sel 120,
+neuron [25, 50, 100], axis_neuron 16, attn 128, attn_layer 2, attn_dotr), both with the fitting
+net [240, 240, 240]. With
 ``--vs-deepmd`` the same config is trained with ``dp --tf train`` (DeePMD-kit's TF backend, its
 C++ ops) in the same run, its frozen graph is timed with DeePMD-kit's ``DeepPot`` and also loaded
 into dpkeras to check the numbers are identical; ratios dpkeras / DeePMD-kit are printed (below 1
@@ -39,6 +42,13 @@ CONFIG = {
                  "numb_steps": 1000, "seed": 10, "disp_freq": 10, "save_freq": 100000},
 }
 
+DESCRIPTORS = {
+    "se_e2_a": CONFIG["model"]["descriptor"],
+    "se_atten": {"type": "se_atten", "sel": 120, "rcut_smth": 0.5, "rcut": 6.0,
+                 "neuron": [25, 50, 100], "resnet_dt": False, "axis_neuron": 16, "seed": 1,
+                 "attn": 128, "attn_layer": 2, "attn_dotr": True, "attn_mask": False},
+}
+
 DEEPMD_INFER = r"""
 import sys, time, json, numpy as np
 from deepmd.infer import DeepPot
@@ -53,12 +63,18 @@ print(json.dumps({"infer_s": (time.time() - t) / n}))
 """
 
 
-def bench_dpkeras(steps, frames):
+def config_for(descriptor):
+    cfg = json.loads(json.dumps(CONFIG))
+    cfg["model"]["descriptor"] = dict(DESCRIPTORS[descriptor])
+    return cfg
+
+
+def bench_dpkeras(cfg, steps, frames):
     from dpkeras.config import normalize
     from dpkeras.serving import SortedEvaluator
     from dpkeras.trainer import Trainer
 
-    cfg = normalize(json.loads(json.dumps(CONFIG)))
+    cfg = normalize(json.loads(json.dumps(cfg)))
     cfg["training"]["numb_steps"] = steps + 10
     tr = Trainer(cfg, tempfile.mkdtemp(), skip_neighbor_stat=True)
     model, opt, _ = tr._build()
@@ -82,9 +98,9 @@ def bench_dpkeras(steps, frames):
     return {"train_s": train_s, "infer_s": (time.time() - t) / frames}
 
 
-def bench_deepmd(python, steps, frames, workdir):
+def bench_deepmd(cfg, python, steps, frames, workdir):
     dp = os.path.join(os.path.dirname(python), "dp")
-    cfg = json.loads(json.dumps(CONFIG))
+    cfg = json.loads(json.dumps(cfg))
     cfg["training"]["numb_steps"] = steps + 10
     cfg["training"]["disp_freq"] = 10
     cfg["training"]["save_freq"] = steps + 10
@@ -137,16 +153,19 @@ def parity(pb, s, python, workdir):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--descriptor", choices=sorted(DESCRIPTORS), default="se_e2_a")
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--frames", type=int, default=20)
     p.add_argument("--vs-deepmd", metavar="PYTHON", help="python of a DeePMD-kit venv")
     a = p.parse_args()
-    ours = bench_dpkeras(a.steps, a.frames)
+    cfg = config_for(a.descriptor)
+    ours = bench_dpkeras(cfg, a.steps, a.frames)
+    print(f"{a.descriptor}: water, 192 atoms")
     print(f"dpkeras     train {ours['train_s']:.4f} s/step   infer {ours['infer_s'] * 1e3:.1f} "
           "ms/frame (192 atoms, neighbor list included)")
     if a.vs_deepmd:
         work = tempfile.mkdtemp(prefix="bench-deepmd-")
-        ref = bench_deepmd(a.vs_deepmd, a.steps, a.frames, work)
+        ref = bench_deepmd(cfg, a.vs_deepmd, a.steps, a.frames, work)
         print(f"DeePMD-kit  train {ref['train_s']:.4f} s/step   infer "
               f"{ref['infer_s'] * 1e3:.1f} ms/frame")
         print(f"ratio dpkeras/DeePMD-kit: train {ours['train_s'] / ref['train_s']:.2f}   "
