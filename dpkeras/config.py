@@ -432,15 +432,21 @@ def load_input(path):
         raise DPKerasError(str(exc).replace("input.json:", f"{path}:", 1)) from None
 
 
+def _constructor_args(section, schema, drop=()):
+    """A validated section minus the keys that only exist at their default (``Unsupported``)
+    and ``drop``: what the layer constructors take."""
+    return {k: v for k, v in section.items()
+            if not isinstance(schema.get(k), Unsupported) and k not in drop}
+
+
 def model_kwargs(model_section):
     """Split a normalized model section into ``EnergyModel`` constructor arguments."""
-    d = {k: v for k, v in model_section["descriptor"].items() if k not in ("env_protection",)}
-    f = {k: v for k, v in model_section["fitting_net"].items()
-         if k not in ("rcond", "atom_ener", "numb_fparam", "numb_aparam", "default_fparam",
-                      "dim_case_embd", "use_aparam_as_mask", "layer_name")}
-    out = {"type_map": list(model_section["type_map"]), "descriptor": d, "fitting_net": f}
+    d = model_section["descriptor"]
+    f = model_section["fitting_net"]
+    out = {"type_map": list(model_section["type_map"]),
+           "descriptor": _constructor_args(d, DESCRIPTOR_SCHEMAS[d["type"]]),
+           "fitting_net": _constructor_args(f, FITTING_SCHEMAS[f["type"]], drop=("rcond",))}
     te = model_section.get("type_embedding")
     if te is not None:
-        out["type_embedding"] = {k: v for k, v in te.items()
-                                 if k not in ("trainable", "use_econf_tebd", "precision")}
+        out["type_embedding"] = _constructor_args(te, TYPE_EMBEDDING, drop=("precision",))
     return out

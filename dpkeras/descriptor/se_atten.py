@@ -27,12 +27,6 @@ import tensorflow as tf
 from dpkeras.env_mat import EnvMat
 from dpkeras.network import EmbeddingNet, child_seed
 
-# DeePMD-kit keys that dpkeras.config accepts only at their default value
-_ACCEPTED_AT_DEFAULT = ("lmax", "env_protection", "stripped_type_embedding",
-                        "smooth_type_embedding", "tebd_dim", "use_econf_tebd", "use_tebd_bias",
-                        "tebd_input_mode", "scaling_factor", "normalize", "temperature",
-                        "concat_output_tebd")
-
 # DeePMD-kit's additive mask for padded keys, -(2 << 32)
 _NEG = -float(2 << 32)
 
@@ -174,8 +168,6 @@ class DescrptSeAtten(keras.layers.Layer):
                  trainable_ln=True, set_davg_zero=True, exclude_types=(), type_embedding=None,
                  trainable=True, seed=None, precision="float64", **kwargs):
         kwargs.setdefault("dtype", "float64")
-        for key in _ACCEPTED_AT_DEFAULT:   # validated by dpkeras.config; no effect here
-            kwargs.pop(key, None)
         super().__init__(trainable=trainable, **kwargs)
         self.ntypes = int(ntypes)
         self.rcut, self.rcut_smth = float(rcut), float(rcut_smth)

@@ -31,23 +31,17 @@ def _embedding_nets(d):
 
 def get_weights(model):
     d = model.descriptor
-    if d.mixed_types():
-        return {
-            "davg": d.env_mat.davg.numpy(),
-            "dstd": d.env_mat.dstd.numpy(),
-            "embeddings": {(): d.embedding_net.get_numpy()},
-            "fitting": [net.get_numpy() for net in model.fitting.nets],
-            "bias_atom_e": model.fitting.bias_atom_e.numpy(),
-            "type_embedding": d.type_embed.get_numpy(),
-            "attention": [layer.get_numpy() for layer in d.attention_layers],
-        }
-    return {
+    out = {
         "davg": d.env_mat.davg.numpy(),
         "dstd": d.env_mat.dstd.numpy(),
-        "embeddings": {k: net.get_numpy() for k, net in d.embeddings.items()},
+        "embeddings": {k: net.get_numpy() for k, net in _embedding_nets(d).items()},
         "fitting": [net.get_numpy() for net in model.fitting.nets],
         "bias_atom_e": model.fitting.bias_atom_e.numpy(),
     }
+    if d.mixed_types():
+        out["type_embedding"] = d.type_embed.get_numpy()
+        out["attention"] = [layer.get_numpy() for layer in d.attention_layers]
+    return out
 
 
 def set_weights(model, weights, source="the source model"):
