@@ -81,25 +81,24 @@ def _embedding_weights(g, prefix, suffix, nlayer, resnet_dt):
     return {"w": w, "b": b, "idt": idt}
 
 
-def _fitting_weights(g, t, neuron, resnet_dt):
+def _fitting_weights(g, suffix, neuron, resnet_dt):
+    """Weights of the fitting net ``layer_{k}{suffix}/...``, ``final_layer{suffix}/...``
+    (``suffix`` ``_type_{t}`` for per-type nets, ``""`` for se_atten's shared net)."""
     w, b, idt = [], [], []
     for k in range(len(neuron)):
-        w.append(g.const(f"layer_{k}_type_{t}/matrix"))
-        b.append(g.const(f"layer_{k}_type_{t}/bias"))
-        if resnet_dt:
-            # DeePMD-kit only creates a timestep where the layer is residual (same width);
-            # elsewhere the timestep is the identity
-            name = f"layer_{k}_type_{t}/idt"
-            idt.append(g.consts[name].reshape(-1) if name in g.consts else None)
-    w_out = g.const(f"final_layer_type_{t}/matrix")
-    b_name = f"final_layer_type_{t}/bias"
-    b_out = g.consts[b_name] if b_name in g.consts else np.zeros(w_out.shape[1])
-    return {"w": w, "b": b, "idt": idt if resnet_dt else [None] * len(neuron), "w_out": w_out,
-            "b_out": b_out}
+        w.append(g.const(f"layer_{k}{suffix}/matrix"))
+        b.append(g.const(f"layer_{k}{suffix}/bias"))
+        # DeePMD-kit only creates a timestep where the layer is residual (same width);
+        # elsewhere the timestep is the identity
+        name = f"layer_{k}{suffix}/idt"
+        idt.append(g.consts[name].reshape(-1) if resnet_dt and name in g.consts else None)
+    w_out = g.const(f"final_layer{suffix}/matrix")
+    b_out = g.consts.get(f"final_layer{suffix}/bias", np.zeros(w_out.shape[1]))
+    return {"w": w, "b": b, "idt": idt, "w_out": w_out, "b_out": b_out}
 
 
 def read_energy_model(path):
-    """Parse an ``se_e2_a``/``se_e2_r`` + ``ener`` frozen graph.
+    """Parse an ``se_e2_a``/``se_e2_r``/``se_e3``/``se_atten`` + ``ener`` frozen graph.
 
     Returns ``(model_config, weights)`` where ``model_config`` is the model section of the stored
     training script (DeePMD-kit keys) and ``weights`` a plain dict understood by
@@ -154,7 +153,7 @@ def read_energy_model(path):
                                                           len(neuron), resnet_dt)
     fneuron = fcfg.get("neuron", [120, 120, 120])
     fresnet = fcfg.get("resnet_dt", True)
-    fitting = [_fitting_weights(g, t, fneuron, fresnet) for t in range(ntypes)]
+    fitting = [_fitting_weights(g, f"_type_{t}", fneuron, fresnet) for t in range(ntypes)]
     bias = g.const("fitting_attr/t_bias_atom_e").reshape(ntypes)
     out_bias = g.consts.get("model_attr/model_attr/t_out_bias")
     if out_bias is not None:
@@ -222,17 +221,8 @@ def _read_se_atten(g, path, model):
             "wo": g.const(f"{p}/c_out/matrix"), "bo": g.const(f"{p}/c_out/bias"),
             "gamma": g.const(f"{p}/layer_normalization/gamma"),
             "beta": g.const(f"{p}/layer_normalization/beta")})
-    fneuron = fcfg.get("neuron", [120, 120, 120])
-    fresnet = fcfg.get("resnet_dt", True)
-    fw, fb, fidt = [], [], []
-    for k in range(len(fneuron)):
-        fw.append(g.const(f"layer_{k}/matrix"))
-        fb.append(g.const(f"layer_{k}/bias"))
-        name = f"layer_{k}/idt"
-        fidt.append(g.consts[name].reshape(-1) if fresnet and name in g.consts else None)
-    w_out = g.const("final_layer/matrix")
-    b_out = g.consts.get("final_layer/bias", np.zeros(w_out.shape[1]))
-    fitting = [{"w": fw, "b": fb, "idt": fidt, "w_out": w_out, "b_out": b_out}]
+    fitting = [_fitting_weights(g, "", fcfg.get("neuron", [120, 120, 120]),
+                                fcfg.get("resnet_dt", True))]
     model = dict(model, type_map=tmap)
     weights = {"davg": davg, "dstd": dstd, "embeddings": {(): embedding}, "fitting": fitting,
                "bias_atom_e": _bias_atom_e(g, ntypes), "type_embedding": te,
