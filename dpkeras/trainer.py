@@ -66,7 +66,6 @@ class Trainer:
         keras.utils.set_random_seed(self.seed)
         model = build_model(cfg)
         d = model.descriptor
-        self._descriptor = d
         if not self.skip_neighbor_stat:
             max_count, min_dist = neighbor_stat(self.train_data, d.rcut, d.sel,
                                                 d.mixed_types())
@@ -161,7 +160,7 @@ class Trainer:
         if start == 0:   # DeePMD-kit's step-0 line: the untrained model on the first batch
             first = next(iter(self.train_data.dataset(self.seed, 0, 1, d.rcut, d.sel,
                                                       d.mixed_types())))
-            lcurve.write(0, self._valid(eval_step, 0), eval_step(first, self.schedule(0)),
+            lcurve.write(0, self._valid(eval_step, 0, d), eval_step(first, self.schedule(0)),
                          self.schedule.value(0))
         ds = self.train_data.dataset(self.seed, start, self.numb_steps, d.rcut, d.sel,
                                      d.mixed_types())
@@ -173,7 +172,7 @@ class Trainer:
             if step % self.disp_freq == 0 or step == self.numb_steps:
                 trn = {k: float(v) for k, v in metrics.items()}
                 lr_now = self.schedule.value(step)
-                lcurve.write(step, self._valid(eval_step, step), trn, lr_now)
+                lcurve.write(step, self._valid(eval_step, step, d), trn, lr_now)
                 now = time.time()
                 rate = (step - last_step) / max(now - last_t, 1e-9)
                 eta = (self.numb_steps - step) / max(rate, 1e-9)
@@ -188,12 +187,11 @@ class Trainer:
         log.info("finished %d steps in %s", step - start, _fmt_time(time.time() - t0))
         return model
 
-    def _valid(self, eval_step, step):
+    def _valid(self, eval_step, step, d):
         """Validation metrics over ``numb_btch`` batches (RMS over batches), or ``None``."""
         if self.valid_data is None:
             return None
         nb = self.config["training"]["validation_data"].get("numb_btch", 1)
-        d = self._descriptor
         ds = self.valid_data.dataset(self.seed, step * nb, step * nb + nb, d.get_rcut(),
                                      d.get_sel(), d.mixed_types(), stream=1)
         acc = {}
