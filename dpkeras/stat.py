@@ -96,3 +96,61 @@ def neighbor_stat(data, rcut, sel, mixed_types=False):
 
 def _group_name(data, g, mixed_types):
     return "any type" if mixed_types else f"type {g} ({data.type_map[g]})"
+
+
+# --- energy-bias recalibration (fine-tuning, change_bias) ------------------------------------
+BIAS_MODES = ("change-by-statistic", "set-by-statistic")
+
+
+def bias_frames(data, ntest, seed):
+    """Frames used to recalibrate the energy bias: ``[(system index, frame indices)]``.
+
+    Per system with energy labels, ``min(ntest, nframes)`` distinct frames drawn by a generator
+    seeded with ``(seed, system index)``; ``ntest <= 0`` takes every frame. DeePMD-kit draws
+    the same number of frames (the first ``ntest`` of its shuffled test set) with its own
+    generator, so the frames coincide exactly only when ``ntest >= nframes``.
+    """
+    out = []
+    for k, s in enumerate(data.systems):
+        if "energy" not in s.labels:
+            continue
+        if ntest <= 0 or ntest >= s.nframes:
+            out.append((k, np.arange(s.nframes)))
+            continue
+        rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, k])
+        out.append((k, np.sort(rng.choice(s.nframes, size=int(ntest), replace=False))))
+    if not out:
+        raise DPKerasError("no system has energy labels (energy.npy); the energy bias cannot "
+                           "be recalibrated")
+    return out
+
+
+def fit_bias(counts, energy, old_bias, predicted=None, mode="change-by-statistic"):
+    """New per-type energy bias, as DeePMD-kit's ``change_energy_bias_lower``.
+
+    Args:
+      counts: ``[nframes, ntypes]`` atoms of each type per frame.
+      energy: ``[nframes]`` labelled (DFT) energies, eV.
+      old_bias: ``[ntypes]`` current ``bias_atom_e``, eV.
+      predicted: ``[nframes]`` energies predicted by the current model (``change`` mode).
+      mode: ``change-by-statistic``: ``bias = old + lstsq(counts, energy - predicted)``;
+        ``set-by-statistic``: ``bias = lstsq(counts, energy)`` (minimum-norm solutions, so a
+        type absent from every frame gets a change of 0, resp. a bias of 0).
+
+    Returns ``(new_bias [ntypes], rmse_ae)`` where ``rmse_ae`` (eV/atom) is the RMS of the
+    remaining per-atom energy error after the fit (``nan`` in ``set`` mode).
+    """
+    counts = np.asarray(counts, np.float64)
+    energy = np.asarray(energy, np.float64).reshape(-1)
+    old_bias = np.asarray(old_bias, np.float64).reshape(-1)
+    if mode == "change-by-statistic":
+        if predicted is None:
+            raise ValueError("change-by-statistic needs the predicted energies")
+        predicted = np.asarray(predicted, np.float64).reshape(-1)
+        delta = np.linalg.lstsq(counts, energy - predicted, rcond=None)[0]
+        rmse_ae = float(np.sqrt(np.mean(((predicted + counts @ delta - energy)
+                                         / counts.sum(-1)) ** 2)))
+        return old_bias + delta, rmse_ae
+    if mode == "set-by-statistic":
+        return np.linalg.lstsq(counts, energy, rcond=None)[0], float("nan")
+    raise DPKerasError(f"unknown bias mode {mode!r}; use one of {', '.join(BIAS_MODES)}")

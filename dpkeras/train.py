@@ -3,6 +3,9 @@
 With no ``--input``, trains the embedded quickstart (DeePMD-kit's water se_e2_a example, 2000
 steps, ``dpkeras/examples/quickstart``) on the shipped real DFT water data. Relative system paths in input.json are taken relative to the current
 directory, or to the input file's directory when they do not exist there.
+
+``--finetune PRETRAINED [--model_branch NAME|RANDOM] [--use_pretrain_script]`` fine-tunes a
+pretrained model (:mod:`dpkeras.finetune`, ``docs/finetune.md``).
 """
 
 import os
@@ -20,6 +23,12 @@ flags.DEFINE_bool("skip_neighbor_stat", False, "skip the neighbor statistics ove
 flags.DEFINE_string("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR")
 flags.DEFINE_integer("numb_steps", None, "override training.numb_steps")
 flags.DEFINE_bool("jit_compile", True, "compile training steps with XLA")
+flags.DEFINE_string("finetune", None, "fine-tune from this pretrained model (any format dpkeras "
+                    "loads, or a model zoo name)")
+flags.DEFINE_string("model_branch", None, "with --finetune: the branch (head) of the pretrained "
+                    "model, or RANDOM for a new fitting net on the pretrained descriptor")
+flags.DEFINE_bool("use_pretrain_script", False, "with --finetune: take the descriptor, "
+                  "type_embedding and fitting_net sections from the pretrained model")
 
 EXAMPLE_INPUT = os.path.join(os.path.dirname(__file__), "examples", "quickstart", "input.json")
 
@@ -50,11 +59,24 @@ def main(argv):
 
     cli.setup_logging(FLAGS.log_level)
     path = FLAGS.input or EXAMPLE_INPUT
-    config = resolve_systems(load_input(path), path)
+    spec = None
+    if FLAGS.finetune:
+        from dpkeras.finetune import load_finetune_input
+
+        config, spec = load_finetune_input(path, FLAGS.finetune, FLAGS.model_branch,
+                                           FLAGS.use_pretrain_script)
+    elif FLAGS.model_branch or FLAGS.use_pretrain_script:
+        from dpkeras.errors import DPKerasError
+
+        raise DPKerasError("--model_branch and --use_pretrain_script need --finetune PRETRAINED")
+    else:
+        config = load_input(path)
+    config = resolve_systems(config, path)
     if FLAGS.numb_steps is not None:
         config["training"]["numb_steps"] = FLAGS.numb_steps
     Trainer(config, FLAGS.output_dir, restart=FLAGS.restart, init_model=FLAGS.init_model,
-            skip_neighbor_stat=FLAGS.skip_neighbor_stat, jit_compile=FLAGS.jit_compile).run()
+            skip_neighbor_stat=FLAGS.skip_neighbor_stat, jit_compile=FLAGS.jit_compile,
+            finetune=spec).run()
 
 
 if __name__ == "__main__":

@@ -34,16 +34,22 @@ class Trainer:
       output_dir: where ``lcurve.out``, logs and checkpoints go.
       restart: a run or checkpoint directory to resume exactly (step, lr, optimizer state).
       init_model: a model path (any format) whose weights initialize a fresh run.
+      finetune: a :class:`dpkeras.finetune.FinetuneSpec` (``config["model"]`` must be the
+        section :func:`dpkeras.finetune.load_finetune_input` made): start from the pretrained
+        weights with a recalibrated energy bias, and report the validation errors.
       skip_neighbor_stat: do not scan the data for the neighbor statistics.
       jit_compile: compile the steps with XLA (one compilation per system composition).
     """
 
     def __init__(self, config, output_dir=".", restart=None, init_model=None,
-                 skip_neighbor_stat=False, jit_compile=True):
+                 skip_neighbor_stat=False, jit_compile=True, finetune=None):
         self.config = config
         self.output_dir = output_dir
         self.restart = restart
         self.init_model = init_model
+        self.finetune = finetune
+        if finetune is not None and init_model:
+            raise DPKerasError("give either --finetune or --init_model, not both")
         self.skip_neighbor_stat = skip_neighbor_stat
         self.jit_compile = jit_compile
         t = config["training"]
@@ -72,6 +78,7 @@ class Trainer:
             log.info("neighbor statistics: max neighbors per type %s (sel %s), min pair "
                      "distance %.4f A", max_count.tolist(), d.sel, min_dist)
         start_step = 0
+        apply_trainable(model, cfg)
         optimizer = keras.optimizers.Adam(learning_rate=self.schedule, epsilon=1e-8)
         optimizer.build(model.trainable_variables)
         if self.restart:
@@ -82,6 +89,11 @@ class Trainer:
             checkpoint.restore(ckpt, model, optimizer)
             start_step = int(meta["step"])
             log.info("restarted from %s at step %d", ckpt, start_step)
+        elif self.finetune is not None:
+            from dpkeras.finetune import initialize
+
+            initialize(model, self.finetune, self.train_data, self.valid_data or self.train_data,
+                       cfg["data_bias_nsample"], self.seed)
         elif self.init_model:
             from dpkeras.model.load import load_model
 
@@ -183,8 +195,15 @@ class Trainer:
             if step % self.save_freq == 0 or step == self.numb_steps:
                 path = checkpoint.save(self.output_dir, step, model, optimizer, model_cfg, keep)
                 log.info("saved checkpoint %s", path)
+        if step == 0:   # numb_steps 0 (e.g. a fine-tuned model with its bias recalibrated only)
+            log.info("saved checkpoint %s", checkpoint.save(self.output_dir, 0, model, optimizer,
+                                                            model_cfg, keep))
         lcurve.close()
         log.info("finished %d steps in %s", step - start, _fmt_time(time.time() - t0))
+        if self.finetune is not None:
+            from dpkeras.finetune import report_error
+
+            report_error(model, self.valid_data or self.train_data, "fine-tuned model")
         return model
 
     def _valid(self, eval_step, step, d):
@@ -199,6 +218,25 @@ class Trainer:
             for k, v in eval_step(batch, self.schedule(step)).items():
                 acc.setdefault(k, []).append(float(v) ** 2)
         return {k: float(np.sqrt(np.mean(v))) for k, v in acc.items()}
+
+
+def apply_trainable(model, model_section):
+    """Honour the ``trainable`` flags of the model section: ``descriptor.trainable`` and
+    ``fitting_net.trainable`` (a bool) are the layers' own; this adds
+    ``type_embedding.trainable`` and a per-layer ``fitting_net.trainable`` list (hidden layers,
+    then the output layer), by marking the frozen weights non-trainable."""
+    te = model_section.get("type_embedding") or {}
+    if te.get("trainable") is False and hasattr(model.descriptor, "type_embed"):
+        model.descriptor.type_embed.trainable = False
+    flags = model_section["fitting_net"].get("trainable", True)
+    if isinstance(flags, list):
+        for net in model.fitting.nets:
+            layers = [[net.ws[k], net.bs[k], net.idts[k]] for k in range(len(net.neuron))]
+            layers.append([net.w_out, net.b_out])
+            for keep, variables in zip(flags, layers):
+                for v in variables:
+                    if v is not None and not keep:
+                        v.trainable = False
 
 
 class LCurve:

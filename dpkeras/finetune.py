@@ -1,0 +1,403 @@
+"""Fine-tuning from a pretrained model (``python -m dpkeras.train --finetune PRETRAINED``).
+
+Semantics follow DeePMD-kit (``docs/finetune.md`` has the user's view):
+
+* PRETRAINED is anything :func:`dpkeras.model.load.load_model` reads (DeePMD-kit ``.pb`` /
+  ``.dp``, dpkeras SavedModel, ``.keras``, run directory) or a name resolved by
+  :func:`resolve_pretrained` (the model zoo, when installed).
+* The model section of input.json must equal the pretrained one (``type_map`` and the
+  ``trainable`` flags aside), else an error lists the differences; with
+  ``use_pretrain_script`` the ``descriptor``, ``type_embedding`` and ``fitting_net`` sections are
+  taken from the pretrained model, keeping input.json's ``trainable`` flags.
+* Branches: a single-head model has one branch, ``Default``. ``RANDOM`` keeps the descriptor
+  (and type embedding) and starts a freshly initialized fitting net, whose bias is then set
+  from the data (``set-by-statistic``), as DeePMD-kit does.
+* type_map: the downstream ``model.type_map`` may list the pretrained elements in any order, and
+  for type-embedding descriptors (se_atten, se_atten_v2) any subset of them. Every per-type
+  weight is selected/reordered by element name (:func:`remap_weights`), so the fine-tuned model
+  carries the downstream type_map and gives exactly the pretrained numbers on the same atoms.
+  DeePMD-kit's TF backend instead keeps the full pretrained type_map; the energies and forces
+  are the same either way.
+* Energy bias: ``change-by-statistic`` (default) on up to ``model.data_bias_nsample`` frames of
+  every training system (:mod:`dpkeras.change_bias`).
+"""
+
+import copy
+import json
+import logging
+import os
+
+import numpy as np
+
+from dpkeras.errors import DPKerasError
+
+log = logging.getLogger("dpkeras")
+
+DEFAULT_BRANCH = "Default"
+RANDOM = "RANDOM"
+# descriptors whose per-type parameters are rows of a type embedding (any subset of types works)
+MIXED_TYPE_DESCRIPTORS = ("se_atten", "se_atten_v2")
+# per-type-network descriptors: types may be reordered but not dropped, since their
+# normalization depends on the total neighbor count sum(sel)
+PER_TYPE_DESCRIPTORS = ("se_e2_a", "se_e2_r", "se_e3")
+# weights-dict keys of the descriptor that do not depend on the types
+TYPE_FREE_KEYS = ("attention", "embedding_strip")
+SECTIONS = ("descriptor", "type_embedding", "fitting_net")
+
+
+# --- the pretrained model ---------------------------------------------------------------------
+def resolve_pretrained(name):
+    """A local path for ``name``: the path itself when it exists, else what the model zoo
+    (``dpkeras.zoo.fetch(name)``) returns, when the zoo is installed."""
+    if os.path.exists(name):
+        return name
+    try:
+        from dpkeras import zoo
+    except ImportError:
+        zoo = None
+    fetch = getattr(zoo, "fetch", None)
+    if fetch is None:
+        raise DPKerasError(f"--finetune {name}: no such file or directory (and no model zoo to "
+                           "resolve it as a name)")
+    return fetch(name)
+
+
+class Pretrained:
+    """A loaded pretrained model: ``path``, ``kind``, ``branches`` (name -> normalized model
+    section) and ``weights`` (name -> weights dict, see :mod:`dpkeras.model.weights`)."""
+
+    def __init__(self, name):
+        from dpkeras.config import normalize_model
+        from dpkeras.model.load import load_model
+        from dpkeras.model.weights import get_weights
+
+        self.path = resolve_pretrained(name)
+        model, self.kind = load_model(self.path)
+        # a single-head model is the branch "Default"; multi-head models add theirs here
+        self.branches = {DEFAULT_BRANCH: normalize_model(model.get_config_deepmd())}
+        self.weights = {DEFAULT_BRANCH: get_weights(model)}
+
+    def branch(self, name):
+        """``(branch name, random_fitting)`` for ``--model_branch name`` (``None``: default)."""
+        names = list(self.branches)
+        if name in (None, "", RANDOM):
+            return names[0], name == RANDOM
+        if name not in self.branches:
+            raise DPKerasError(f"--model_branch {name}: {self.path} has no such branch; its "
+                               f"branches are {names + [RANDOM]} ({RANDOM}: keep the descriptor "
+                               "and start a new fitting net)")
+        return name, False
+
+
+# --- type_map remapping -------------------------------------------------------------------------
+def type_index(pretrained_map, new_map, source):
+    """``idx[i]`` = index in ``pretrained_map`` of element ``new_map[i]``; an element the
+    pretrained model does not know is an error naming it."""
+    missing = [e for e in new_map if e not in pretrained_map]
+    if missing:
+        raise DPKerasError(f"model.type_map: element(s) {missing} are not in the type_map of "
+                           f"the pretrained model {source} {list(pretrained_map)}; a fine-tuned "
+                           "model can only use elements it was pretrained on")
+    return [list(pretrained_map).index(e) for e in new_map]
+
+
+def _check_remappable(kind, idx, nold, source):
+    if idx == list(range(nold)):
+        return False  # identity: nothing to do, for any model kind
+    if kind in MIXED_TYPE_DESCRIPTORS:
+        return True
+    if kind in PER_TYPE_DESCRIPTORS:
+        if len(idx) != nold:
+            raise DPKerasError(
+                f"model.type_map: a {kind} model has one network per element and normalizes by "
+                f"the total neighbor count, so elements cannot be dropped from {source}; list all "
+                f"{nold} pretrained elements (in any order) in model.type_map")
+        return True
+    raise DPKerasError(f"model.type_map: changing the type_map of a {kind!r} model is not "
+                       f"supported yet; use the pretrained type_map of {source} unchanged")
+
+
+def _remap_pairs(pairs, idx):
+    new = {old: i for i, old in enumerate(idx)}
+    return sorted([sorted([new[a], new[b]]) for a, b in pairs if a in new and b in new])
+
+
+def remap_section(section, idx, new_map, source="the pretrained model"):
+    """The normalized model ``section`` with its type-dependent keys (``type_map``, per-type
+    ``sel``, ``exclude_types``) rewritten for the types ``idx`` (see :func:`type_index`)."""
+    out = copy.deepcopy(section)
+    d = out["descriptor"]
+    if _check_remappable(d["type"], idx, len(section["type_map"]), source):
+        if isinstance(d.get("sel"), list) and d["type"] not in MIXED_TYPE_DESCRIPTORS:
+            d["sel"] = [d["sel"][i] for i in idx]
+        if d.get("exclude_types"):
+            d["exclude_types"] = _remap_pairs(d["exclude_types"], idx)
+    out["type_map"] = list(new_map)
+    return out
+
+
+def remap_weights(weights, section, idx, source="the pretrained model"):
+    """Select/reorder every per-type array of a weights dict for the types ``idx``.
+
+    ``section``: the normalized model section the weights belong to. Knows ``davg``/``dstd``
+    (center types on axis 0; per-type descriptors also have neighbor-type slot groups on axis
+    1), ``embeddings`` (keys of type indices), ``fitting`` (one net per type unless shared),
+    ``bias_atom_e`` and ``type_embedding`` (first-layer rows = one-hot input types). Any other
+    key of a model whose types change is an error, never silently wrong numbers.
+    """
+    d = section["descriptor"]
+    kind, nold = d["type"], len(section["type_map"])
+    if not _check_remappable(kind, idx, nold, source):
+        return weights
+    known = {"davg", "dstd", "embeddings", "fitting", "bias_atom_e"}
+    if kind in MIXED_TYPE_DESCRIPTORS:
+        known |= {"type_embedding", *TYPE_FREE_KEYS}
+    unknown = sorted(set(weights) - known)
+    if unknown:
+        raise DPKerasError(f"{source}: cannot change the type_map of this {kind} model: its "
+                           f"weights {unknown} are not known to the type_map remapping; use the "
+                           "pretrained type_map unchanged")
+    out = dict(weights)
+    out["bias_atom_e"] = np.asarray(weights["bias_atom_e"])[idx]
+    if kind in MIXED_TYPE_DESCRIPTORS:
+        out["davg"] = np.asarray(weights["davg"])[idx]
+        out["dstd"] = np.asarray(weights["dstd"])[idx]
+        te_section = _implicit_type_embedding(section)["type_embedding"]
+        out["type_embedding"] = _remap_type_embedding(weights["type_embedding"], idx, nold,
+                                                      te_section, source)
+        return out   # one embedding net and one fitting net shared by all types
+    bounds = np.cumsum([0] + list(d["sel"]))
+    slots = np.concatenate([np.arange(bounds[j], bounds[j + 1]) for j in idx])
+    out["davg"] = np.asarray(weights["davg"])[idx][:, slots]
+    out["dstd"] = np.asarray(weights["dstd"])[idx][:, slots]
+    new = {old: i for i, old in enumerate(idx)}
+    emb = {}
+    for key, net in weights["embeddings"].items():
+        if all(k in new for k in key):
+            nk = tuple(new[k] for k in key)
+            emb[tuple(sorted(nk)) if kind == "se_e3" else nk] = net
+    out["embeddings"] = emb
+    out["fitting"] = [weights["fitting"][i] for i in idx]
+    return out
+
+
+def _remap_type_embedding(te, idx, nold, te_section, source):
+    """The type embedding net maps one-hot types, so the rows of its first-layer matrix are the
+    types. When that layer has a skip connection (width = ntypes or 2 ntypes, DeePMD-kit's
+    embedding-net rule), the one-hot input is added to its output; with a linear activation
+    the whole layer is the affine map ``x @ A + c`` with ``A = W idt + [I, I]``, whose rows are
+    remapped and then written back in the form the new width takes (DeePMD-kit's
+    ``TypeEmbedNet.change_type_map`` does the same)."""
+    w0 = np.asarray(te["w"][0])
+    nnew, width = len(idx), w0.shape[1]
+
+    def skip(n):
+        return np.eye(n) if width == n else (np.tile(np.eye(n), (1, 2)) if width == 2 * n
+                                             else np.zeros((n, width)))
+
+    old_skip, new_skip = width in (nold, 2 * nold), width in (nnew, 2 * nnew)
+    out = dict(te, w=list(te["w"]), b=list(te["b"]), idt=list(te.get("idt") or
+                                                             [None] * len(te["w"])))
+    if not old_skip and not new_skip:
+        out["w"][0] = w0[idx]
+        return out
+    if str(te_section["activation_function"]).lower() not in ("linear", "none"):
+        raise DPKerasError(f"{source}: the type embedding's first layer has a skip connection "
+                           f"(width {width}) and a non-linear activation, so its types cannot be "
+                           "remapped; use the pretrained type_map unchanged")
+    idt = out["idt"][0]
+    scale = np.ones(width) if idt is None else np.asarray(idt)
+    a = w0 * scale + skip(nold)                     # [nold, width]: the folded first layer
+    b = out["b"][0]
+    out["w"][0] = a[idx] - skip(nnew)
+    if b is not None:
+        out["b"][0] = np.asarray(b) * scale
+    has_new_idt = new_skip and te_section["resnet_dt"]
+    out["idt"][0] = np.ones(width) if has_new_idt else None
+    return out
+
+
+# --- the model section ------------------------------------------------------------------------
+def _implicit_type_embedding(section):
+    """A mixed-type section without ``type_embedding`` uses DeePMD-kit's default (linear
+    activation); make it explicit so that sections compare by meaning."""
+    from dpkeras.config import normalize_model
+
+    if section["descriptor"]["type"] in MIXED_TYPE_DESCRIPTORS and \
+            section.get("type_embedding") is None:
+        return normalize_model(dict(section, type_embedding={"activation_function": "linear"}))
+    return section
+
+
+def _differences(a, b, path):
+    """``[(key path, input value, pretrained value)]``, ``trainable`` ignored."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            if k == "trainable":
+                continue
+            out += _differences(a.get(k, "(missing)"), b.get(k, "(missing)"), f"{path}.{k}")
+        return out
+    return [] if a == b else [(path, a, b)]
+
+
+def _user_trainable(raw_model):
+    out = {}
+    for key in SECTIONS:
+        sec = raw_model.get(key)
+        if isinstance(sec, dict) and "trainable" in sec:
+            out[key] = sec["trainable"]
+    return out
+
+
+def model_section(raw_model, pretrained, branch=None, use_pretrain_script=False):
+    """The normalized model section of the fine-tuned model.
+
+    Args:
+      raw_model: input.json's ``model`` section as written (not normalized).
+      pretrained: a :class:`Pretrained`.
+      branch: ``--model_branch`` (``None``, a branch name or ``RANDOM``).
+      use_pretrain_script: take descriptor / type_embedding / fitting_net from the pretrained
+        model (keeping input.json's ``trainable`` flags) instead of requiring them equal.
+
+    Returns ``(section, branch name, random_fitting, idx)`` with ``idx`` from
+    :func:`type_index`.
+    """
+    from dpkeras.config import normalize_model
+
+    name, random_fitting = pretrained.branch(branch)
+    p_sec = pretrained.branches[name]
+    new_map = raw_model.get("type_map") or list(p_sec["type_map"])
+    if not isinstance(new_map, list) or not all(isinstance(e, str) for e in new_map):
+        raise DPKerasError("model.type_map: expected a list of element names")
+    idx = type_index(p_sec["type_map"], new_map, pretrained.path)
+    target = _implicit_type_embedding(remap_section(p_sec, idx, new_map, pretrained.path))
+    trainable = _user_trainable(raw_model)
+    if use_pretrain_script:
+        merged = copy.deepcopy(raw_model)
+        merged["type_map"] = list(new_map)
+        for key in SECTIONS:
+            if key == "fitting_net" and random_fitting and raw_model.get(key):
+                continue   # RANDOM: the fitting net is input.json's
+            if target.get(key) is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = copy.deepcopy(target[key])
+            if key in trainable and merged.get(key) is not None:
+                merged[key]["trainable"] = trainable[key]
+        merged.setdefault("fitting_net", {})
+        return normalize_model(merged), name, random_fitting, idx
+    try:
+        user = _implicit_type_embedding(normalize_model(raw_model))
+    except DPKerasError as exc:
+        raise DPKerasError(f"{exc} (with --finetune, pass --use_pretrain_script to take the "
+                           "model section from the pretrained model)") from None
+    diffs = []
+    for key in SECTIONS:
+        if key == "fitting_net" and random_fitting:
+            continue
+        diffs += _differences(user.get(key), target.get(key), f"model.{key}")
+    if diffs:
+        shown = "; ".join(f"{p}: input.json {json.dumps(a)} vs pretrained {json.dumps(b)}"
+                          for p, a, b in diffs[:20])
+        more = f"; and {len(diffs) - 20} more" if len(diffs) > 20 else ""
+        raise DPKerasError(f"the model section of input.json differs from the pretrained model "
+                           f"{pretrained.path} (branch {name}): {shown}{more}. Make it equal, "
+                           "or pass --use_pretrain_script to take the pretrained one")
+    return user, name, random_fitting, idx
+
+
+def load_finetune_input(path, pretrained, branch=None, use_pretrain_script=False):
+    """Read input.json at ``path`` and return ``(normalized config, FinetuneSpec)``."""
+    from dpkeras.config import normalize
+
+    if not os.path.isfile(path):
+        raise DPKerasError(f"{path}: input file not found")
+    try:
+        with open(path) as f:
+            raw = json.load(f)
+    except json.JSONDecodeError as exc:
+        raise DPKerasError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("model"), dict):
+        raise DPKerasError(f"{path}: no 'model' section")
+    p = pretrained if isinstance(pretrained, Pretrained) else Pretrained(pretrained)
+    try:
+        section, name, random_fitting, idx = model_section(raw["model"], p, branch,
+                                                           use_pretrain_script)
+        config = normalize(dict(raw, model=section))
+    except DPKerasError as exc:
+        raise DPKerasError(str(exc).replace("input.json:", f"{path}:", 1)) from None
+    return config, FinetuneSpec(p, name, random_fitting, idx)
+
+
+# --- initialization ---------------------------------------------------------------------------
+class FinetuneSpec:
+    """What :func:`initialize` needs: the pretrained model, the branch, whether the fitting
+    net starts fresh, and the type indices of the downstream type_map in the pretrained one."""
+
+    def __init__(self, pretrained, branch, random_fitting, idx):
+        self.pretrained, self.branch = pretrained, branch
+        self.random_fitting, self.idx = random_fitting, list(idx)
+
+    @property
+    def path(self):
+        return self.pretrained.path
+
+
+def load_weights(model, spec):
+    """Set the pretrained weights, remapped to the downstream type_map, into ``model``; with
+    ``RANDOM`` the fitting net keeps its fresh initialization and the bias is zero."""
+    from dpkeras.model.weights import get_weights, set_weights
+
+    p = spec.pretrained
+    weights = remap_weights(p.weights[spec.branch], p.branches[spec.branch], spec.idx, p.path)
+    if spec.random_fitting:
+        fresh = get_weights(model)
+        weights = dict(weights, fitting=fresh["fitting"], bias_atom_e=fresh["bias_atom_e"])
+    set_weights(model, weights, p.path)
+
+
+def initialize(model, spec, train_data, valid_data, ntest, seed):
+    """Load the pretrained weights into ``model`` (built from the fine-tuning section) and
+    recalibrate its energy bias on ``train_data``; logs the validation error of the
+    pretrained model before and after the recalibration. Returns the bias mode used."""
+    from dpkeras.change_bias import recalibrate, samples_from_data
+
+    p = spec.pretrained
+    load_weights(model, spec)
+    log.info("fine-tuning from %s (%s, branch %s%s), type_map %s", p.path, p.kind, spec.branch,
+             ", new fitting net" if spec.random_fitting else "", model.get_type_map())
+    mode = "set-by-statistic" if spec.random_fitting else "change-by-statistic"
+    if not spec.random_fitting:
+        report_error(model, valid_data, "pretrained model, before bias recalibration")
+    recalibrate(model, samples_from_data(train_data, ntest, seed), mode)
+    report_error(model, valid_data, "pretrained model, after bias recalibration")
+    return mode
+
+
+VALID_FRAMES = 20
+
+
+def validation_error(model, data, nframes=VALID_FRAMES):
+    """RMSE of the energy per atom (eV/atom) and of the forces (eV/A) over the first
+    ``nframes`` frames of every system of ``data`` (``nan`` where labels are absent)."""
+    from dpkeras.change_bias import predict
+
+    de, df = [], []
+    for s in data.systems:
+        n = min(nframes, s.nframes)
+        out = predict(model, s.coord[:n], s.box[:n] if s.pbc else None, s.atype)
+        if "energy" in s.labels:
+            de.append((out["energy"].reshape(-1) - s.labels["energy"][:n]) / s.natoms)
+        if "force" in s.labels:
+            df.append((out["force"] - s.labels["force"][:n]).reshape(-1))
+    rmse = lambda parts: float(np.sqrt(np.mean(np.concatenate(parts) ** 2))) if parts \
+        else float("nan")
+    return rmse(de), rmse(df)
+
+
+def report_error(model, data, what):
+    """Log the validation error of ``model`` on ``data``; returns ``(rmse_e, rmse_f)``."""
+    e, f = validation_error(model, data)
+    log.info("validation error of the %s: energy %.4e eV/atom, force %.4e eV/A", what, e, f)
+    return e, f
