@@ -82,7 +82,7 @@ TYPE_EMBEDDING = {
     "activation_function": "tanh",
     "resnet_dt": False,
     "precision": "default",
-    "trainable": Unsupported(True),
+    "trainable": True,
     "seed": None,
     "use_econf_tebd": Unsupported(False),
     "use_tebd_bias": False,
@@ -355,6 +355,16 @@ def _check_precision(d, path):
     d["precision"] = "float64"
 
 
+def _check_trainable(section, nlayers, path):
+    """``trainable``: a bool, or (fitting nets) one bool per layer, hidden layers then output."""
+    t = section["trainable"]
+    if isinstance(t, bool) or (isinstance(t, list) and len(t) == nlayers and
+                               all(isinstance(x, bool) for x in t)):
+        return
+    _fail(f"{path}.trainable", f"expected true/false or a list of {nlayers} booleans (one per "
+          f"layer, the output layer last), got {json.dumps(t)}")
+
+
 def normalize_model(model):
     """Validate the ``model`` section and fill defaults."""
     m = _apply_schema(model, MODEL, "model")
@@ -378,6 +388,7 @@ def normalize_model(model):
     m["fitting_net"] = _typed_section(m["fitting_net"], FITTING_SCHEMAS, "model.fitting_net",
                                       "ener", "fitting_net")
     _check_precision(m["fitting_net"], "model.fitting_net")
+    _check_trainable(m["fitting_net"], len(m["fitting_net"]["neuron"]) + 1, "model.fitting_net")
     return m
 
 
@@ -446,6 +457,8 @@ def model_kwargs(model_section):
     out = {"type_map": list(model_section["type_map"]),
            "descriptor": _constructor_args(d, DESCRIPTOR_SCHEMAS[d["type"]]),
            "fitting_net": _constructor_args(f, FITTING_SCHEMAS[f["type"]], drop=("rcond",))}
+    if isinstance(f.get("trainable"), list):   # per-layer flags: the layer is trainable if any
+        out["fitting_net"]["trainable"] = any(f["trainable"])   # is (dpkeras.trainer applies them)
     te = model_section.get("type_embedding")
     if te is not None:
         out["type_embedding"] = _constructor_args(te, TYPE_EMBEDDING, drop=("precision",))
