@@ -221,13 +221,21 @@ class Trainer:
 
 
 def apply_trainable(model, model_section):
-    """Honour the ``trainable`` flags of the model section: ``descriptor.trainable`` and
-    ``fitting_net.trainable`` (a bool) are the layers' own; this adds
-    ``type_embedding.trainable`` and a per-layer ``fitting_net.trainable`` list (hidden layers,
-    then the output layer), by marking the frozen weights non-trainable."""
+    """Honour the ``trainable`` flags of the model section (``descriptor``, ``type_embedding``,
+    ``fitting_net``; the latter a bool or one bool per layer, hidden layers then the output
+    layer) by marking the frozen weights non-trainable. (A ``trainable=False`` layer
+    constructor argument alone does not reach the weights of its sub-layers in Keras 3.)"""
+    def freeze(layer):
+        for v in layer.weights:
+            v.trainable = False
+
+    if model_section["descriptor"].get("trainable", True) is False:
+        freeze(model.descriptor)
+    if model_section["fitting_net"].get("trainable", True) is False:
+        freeze(model.fitting)
     te = model_section.get("type_embedding") or {}
     if te.get("trainable") is False and hasattr(model.descriptor, "type_embed"):
-        model.descriptor.type_embed.trainable = False
+        freeze(model.descriptor.type_embed)
     flags = model_section["fitting_net"].get("trainable", True)
     if isinstance(flags, list):
         for net in model.fitting.nets:
