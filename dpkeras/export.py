@@ -1,9 +1,11 @@
 """Write a model as a SavedModel directory, a ``.keras`` file or a DeePMD-kit ``.dp`` file.
 
-The SavedModel serves ``serving_default(coord [nf, nat, 3], atype [nf, nat], box [nf, 3, 3])``
--> ``energy``, ``force``, ``virial``, ``atom_energy``, ``atom_virial`` (a box of zeros means no
-PBC) and carries its metadata as attributes readable with ``tf.saved_model.load`` alone:
-``type_map`` (strings), ``rcut``, ``sel``, ``dpkeras_version`` and ``model_config_json``.
+The SavedModel serves ``serving_default(coord [nf, nat, 3], atype [nat] or [nf, nat],
+box [nf, 3, 3])`` and ``serving_nopbc(coord, atype)`` -> ``energy``, ``force``, ``virial``,
+``atom_energy``, ``atom_virial`` (see :func:`dpkeras.serving.make_signatures`; a box of zeros
+means no PBC) and carries its metadata as attributes readable with ``tf.saved_model.load``
+alone: ``type_map`` (strings), ``rcut``, ``sel``, ``heads`` (strings; ``["default"]``),
+``descriptor`` (its type), ``dpkeras_version`` and ``model_config_json``.
 """
 
 import json
@@ -12,23 +14,30 @@ import tensorflow as tf
 
 from dpkeras import __version__
 from dpkeras.atomic import atomic_dir, atomic_file
-from dpkeras.serving import make_serving_fn
+from dpkeras.serving import make_signatures
 
 
 def save_savedmodel(model, path):
     """Export ``model`` as a self-contained SavedModel directory (written atomically)."""
     module = tf.Module()
-    module.model = model
-    module.model_weights = list(model.weights)
-    module.serve = make_serving_fn(model)
+    # the plain tf.Variables under the Keras variables: tracked directly, they are restored by
+    # TF1-style loaders too (saved_model_cli run, TF Serving), not only by tf.saved_model.load
+    module.model_weights = [w.value for w in model.weights]
+    signatures = make_signatures(model)
+    module.serve = signatures["serving_default"]
+    module.serve_nopbc = signatures["serving_nopbc"]
     module.type_map = tf.Variable(model.get_type_map(), trainable=False)
     module.rcut = tf.Variable(model.get_rcut(), dtype=tf.float64, trainable=False)
     module.sel = tf.Variable(model.get_sel(), dtype=tf.int32, trainable=False)
+    module.heads = tf.Variable(["default"], trainable=False)
+    config = model.get_config_deepmd()
+    module.descriptor = tf.Variable(str(config.get("descriptor", {}).get("type", "")),
+                                    trainable=False)
     module.dpkeras_version = tf.Variable(__version__, trainable=False)
-    module.model_config_json = tf.Variable(json.dumps({"model": model.get_config_deepmd()}),
+    module.model_config_json = tf.Variable(json.dumps({"model": config}),
                                            trainable=False)
     with atomic_dir(path) as tmp:
-        tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve})
+        tf.saved_model.save(module, tmp, signatures=signatures)
 
 
 def save_model(model, path):

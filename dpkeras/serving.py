@@ -22,21 +22,94 @@ SERVING_SPEC = (
 def make_serving_fn(model):
     """A ``tf.function`` ``f(coord [nf, nat, 3], atype [nf, nat], box [nf, 3, 3])`` returning
     ``energy [nf, 1]``, ``force [nf, nat, 3]``, ``virial [nf, 9]``, ``atom_energy [nf, nat]`` and
-    ``atom_virial [nf, nat, 9]``."""
+    ``atom_virial [nf, nat, 9]`` (eV, eV/A; coordinates and box in Angstrom)."""
     rcut, sel, mixed = model.get_rcut(), model.get_sel(), model.mixed_types()
     ntypes = model.get_ntypes()
 
     @tf.function(input_signature=SERVING_SPEC)
     def serve(coord, atype, box):
-        tf.debugging.assert_less(atype, ntypes, message=f"atype must be < ntypes={ntypes}")
-        tf.debugging.assert_non_negative(atype, message="atype must be >= 0")
-        pbc = tf.reduce_any(tf.not_equal(box, 0.0))
-        nlist, shift, _ = batch_neighbor_list(coord, atype, box, pbc, rcut, sel, mixed)
-        out = model({"coord": coord, "box": box, "atype": atype, "nlist": nlist,
-                     "shift": shift})
-        return {k: out[k] for k in OUTPUT_KEYS}
+        return _evaluate(model, coord, _check_types(atype, ntypes), box, rcut, sel, mixed)
 
     return serve
+
+
+def _check_types(atype, ntypes):
+    checks = [tf.debugging.assert_non_negative(atype, message="atype must be >= 0"),
+              tf.debugging.assert_less(atype, ntypes, message=f"atype must be < ntypes={ntypes} "
+                                       "(an index into the model's type_map)")]
+    with tf.control_dependencies(checks):
+        return tf.identity(atype)
+
+
+def _evaluate(model, coord, atype, box, rcut, sel, mixed):
+    pbc = tf.reduce_any(tf.not_equal(box, 0.0))
+    nlist, shift, _ = batch_neighbor_list(coord, atype, box, pbc, rcut, sel, mixed)
+    out = model({"coord": coord, "box": box, "atype": atype, "nlist": nlist, "shift": shift})
+    return {k: out[k] for k in OUTPUT_KEYS}
+
+
+def _check_inputs(coord, atype, box, ntypes):
+    """In-graph checks of the public signature's inputs (a loaded signature does not check
+    shapes against its specs); returns ``coord``, ``atype [nf, nat]`` and ``box [nf, 3, 3]``
+    (zeros when ``box`` is None)."""
+    # on the data path, so nothing downstream runs on a wrongly shaped input; the error reads
+    # "Shape of tensor coord [192,3] is not compatible with expected shape [?,?,3]"
+    coord = tf.ensure_shape(coord, [None, None, 3], name="check_coord_shape")
+    if box is not None:
+        box = tf.ensure_shape(box, [None, 3, 3], name="check_box_shape")
+    nf, nat = tf.shape(coord)[0], tf.shape(coord)[1]
+    rank = tf.rank(atype)
+    ok_rank = tf.debugging.Assert(
+        tf.logical_or(tf.equal(rank, 1), tf.equal(rank, 2)),
+        ["atype must have shape [natoms] or [nframes, natoms]; got rank", rank])
+    with tf.control_dependencies([ok_rank]):
+        shape = tf.shape(atype)
+        ok_nat = tf.debugging.Assert(
+            tf.equal(shape[-1], nat),
+            ["atype has", shape[-1], "atoms but coord [nframes, natoms, 3] has", nat])
+        ok_nf = tf.debugging.Assert(
+            tf.logical_or(tf.equal(rank, 1), tf.equal(shape[0], nf)),
+            ["atype [nframes, natoms] has", shape[0], "frames but coord has", nf])
+    with tf.control_dependencies([ok_nat, ok_nf]):
+        atype = tf.broadcast_to(tf.reshape(atype, [-1, nat]), [nf, nat])
+    if box is None:
+        box = tf.zeros([nf, 3, 3], tf.float64)
+    else:
+        ok_box = tf.debugging.Assert(tf.equal(tf.shape(box)[0], nf),
+                                     ["box [nframes, 3, 3] has", tf.shape(box)[0],
+                                      "frames but coord has", nf])
+        with tf.control_dependencies([ok_box]):
+            box = tf.identity(box)
+    return coord, _check_types(atype, ntypes), box
+
+
+def make_signatures(model):
+    """The SavedModel's public signatures (one pair per head; one head, ``default``, for now):
+
+    ``serving_default(coord [nf, nat, 3] float64, atype [nat] or [nf, nat] int32,
+    box [nf, 3, 3] float64)`` and ``serving_nopbc(coord, atype)``, both returning
+    ``energy [nf, 1]``, ``force [nf, nat, 3]``, ``virial [nf, 9]``, ``atom_energy [nf, nat]``,
+    ``atom_virial [nf, nat, 9]``. Units: Angstrom, eV. A box of zeros also means no PBC. Wrong
+    ranks, atom counts or atom types fail with an ``InvalidArgumentError`` saying which.
+    """
+    rcut, sel, mixed = model.get_rcut(), model.get_sel(), model.mixed_types()
+    ntypes = model.get_ntypes()
+    coord_spec = tf.TensorSpec([None, None, 3], tf.float64, name="coord")
+    atype_spec = tf.TensorSpec(None, tf.int32, name="atype")
+    box_spec = tf.TensorSpec([None, 3, 3], tf.float64, name="box")
+
+    @tf.function(input_signature=(coord_spec, atype_spec, box_spec))
+    def serve(coord, atype, box):
+        coord, atype, box = _check_inputs(coord, atype, box, ntypes)
+        return _evaluate(model, coord, atype, box, rcut, sel, mixed)
+
+    @tf.function(input_signature=(coord_spec, atype_spec))
+    def serve_nopbc(coord, atype):
+        coord, atype, box = _check_inputs(coord, atype, None, ntypes)
+        return _evaluate(model, coord, atype, box, rcut, sel, mixed)
+
+    return {"serving_default": serve.get_concrete_function(),
+            "serving_nopbc": serve_nopbc.get_concrete_function()}
 
 
 class SortedEvaluator:
