@@ -59,21 +59,28 @@ DESCRIPTOR_SE_ATTEN.update({
     "attn_layer": 2,
     "attn_dotr": True,
     "attn_mask": False,
-    "stripped_type_embedding": Unsupported(None, "(tebd_input_mode 'strip') is not "
-                                                 "implemented yet"),
-    "smooth_type_embedding": Unsupported(False),
+    "stripped_type_embedding": None,
+    "smooth_type_embedding": False,
     "set_davg_zero": True,
     "trainable_ln": True,
     "ln_eps": None,
     "tebd_dim": Unsupported(8, _TF_ONLY),
     "use_econf_tebd": Unsupported(False),
     "use_tebd_bias": Unsupported(False, _TF_ONLY),
-    "tebd_input_mode": Unsupported("concat", "('strip') is not implemented yet"),
+    "tebd_input_mode": "concat",
     "scaling_factor": Unsupported(1.0, "is not supported by DeePMD-kit's TF se_atten either"),
     "normalize": Unsupported(True, "is not supported by DeePMD-kit's TF se_atten either"),
     "temperature": Unsupported(None, "is not supported by DeePMD-kit's TF se_atten either"),
     "concat_output_tebd": Unsupported(True),
 })
+
+# se_atten_v2 = se_atten in strip mode with the smooth type embedding (fixed, not keys)
+DESCRIPTOR_SE_ATTEN_V2 = {k: v for k, v in DESCRIPTOR_SE_ATTEN.items()
+                          if k not in ("stripped_type_embedding", "smooth_type_embedding",
+                                       "tebd_input_mode")}
+DESCRIPTOR_SE_ATTEN_V2.update(type="se_atten_v2", set_davg_zero=False)
+
+DESCRIPTOR_HYBRID = {"type": "hybrid", "list": REQUIRED}
 
 # model.type_embedding (used by se_atten); when the section is absent DeePMD-kit uses these
 # defaults with a linear activation
@@ -247,16 +254,18 @@ DESCRIPTOR_SCHEMAS = {"se_e2_a": DESCRIPTOR_SE_E2_A, "se_a": DESCRIPTOR_SE_E2_A,
                       "se_e2_r": DESCRIPTOR_SE_E2_R, "se_r": DESCRIPTOR_SE_E2_R,
                       "se_e3": DESCRIPTOR_SE_E3, "se_t": DESCRIPTOR_SE_E3,
                       "se_a_3be": DESCRIPTOR_SE_E3, "se_atten": DESCRIPTOR_SE_ATTEN,
-                      "dpa1": DESCRIPTOR_SE_ATTEN}
+                      "dpa1": DESCRIPTOR_SE_ATTEN, "se_atten_v2": DESCRIPTOR_SE_ATTEN_V2,
+                      "hybrid": DESCRIPTOR_HYBRID}
 # the name each alias is stored under
 CANONICAL = {"se_a": "se_e2_a", "se_r": "se_e2_r", "se_t": "se_e3", "se_a_3be": "se_e3",
              "dpa1": "se_atten"}
 FITTING_SCHEMAS = {"ener": FITTING_ENER}
 LR_SCHEMAS = {"exp": LEARNING_RATE_EXP}
 LOSS_SCHEMAS = {"ener": LOSS_ENER}
+# the descriptors built on a type embedding (model.type_embedding applies to them)
+ATTENTION_DESCRIPTORS = ("se_atten", "se_atten_v2")
 # descriptor kinds DeePMD-kit has that dpkeras does not implement yet
-KNOWN_DESCRIPTORS = ["se_atten_v2",
-                     "hybrid", "se_a_mask", "se_a_ebd_v2", "dpa2", "dpa3", "se_e3_tebd"]
+KNOWN_DESCRIPTORS = ["se_a_mask", "se_a_ebd_v2", "dpa2", "dpa3", "se_e3_tebd"]
 
 
 def _fail(path, msg):
@@ -306,7 +315,9 @@ def _typed_section(section, schemas, path, default_type, what):
 
 
 def _check_descriptor(d, ntypes, path):
-    if d["type"] == "se_atten":
+    if d["type"] == "hybrid":
+        return _check_hybrid(d, ntypes, path)
+    if d["type"] in ATTENTION_DESCRIPTORS:
         return _check_se_atten(d, ntypes, path)
     sel = d["sel"]
     if isinstance(sel, str):
@@ -318,6 +329,25 @@ def _check_descriptor(d, ntypes, path):
         _fail(f"{path}.sel", f"expected a list of {ntypes} non-negative integers (one per "
               f"element of type_map), got {json.dumps(sel)}")
     _check_common(d, ntypes, path)
+
+
+def _check_hybrid(d, ntypes, path):
+    subs = d["list"]
+    if not isinstance(subs, list) or not subs:
+        _fail(f"{path}.list", "expected a non-empty list of descriptor sections")
+    out = []
+    for k, sub in enumerate(subs):
+        p = f"{path}.list[{k}]"
+        if isinstance(sub, dict) and sub.get("type") == "hybrid":
+            _fail(f"{p}.type", "a hybrid descriptor cannot contain another hybrid")
+        sub = _typed_section(sub, DESCRIPTOR_SCHEMAS, p, None, "descriptor")
+        sub["type"] = CANONICAL.get(sub["type"], sub["type"])
+        if sub["type"] in ATTENTION_DESCRIPTORS:
+            _fail(f"{p}.type", f"{sub['type']} inside hybrid is not implemented yet (only "
+                  "se_e2_a, se_e2_r and se_e3 can be combined)")
+        _check_descriptor(sub, ntypes, p)
+        out.append(sub)
+    d["list"] = out
 
 
 def _check_common(d, ntypes, path):
@@ -345,6 +375,14 @@ def _check_se_atten(d, ntypes, path):
     if not ok:
         _fail(f"{path}.sel", "expected a positive integer (all neighbor types together) or a "
               f"list of non-negative integers, got {json.dumps(sel)}")
+    if "tebd_input_mode" in d:
+        # the deprecated stripped_type_embedding wins over tebd_input_mode, as in DeePMD-kit
+        strip = d.pop("stripped_type_embedding")
+        if strip is not None:
+            d["tebd_input_mode"] = "strip" if strip else "concat"
+        if d["tebd_input_mode"] not in ("concat", "strip"):
+            _fail(f"{path}.tebd_input_mode", f"expected 'concat' or 'strip', got "
+                  f"{json.dumps(d['tebd_input_mode'])}")
     _check_common(d, ntypes, path)
 
 
@@ -379,7 +417,7 @@ def normalize_model(model):
     m["descriptor"]["type"] = CANONICAL.get(kind, kind)
     _check_descriptor(m["descriptor"], len(tm), "model.descriptor")
     if m["type_embedding"] is not None:
-        if m["descriptor"]["type"] != "se_atten":
+        if m["descriptor"]["type"] not in ATTENTION_DESCRIPTORS:
             _fail("model.type_embedding", "a type embedding is only implemented for the "
                   f"se_atten descriptor, not {m['descriptor']['type']!r}; remove the section")
         m["type_embedding"] = _apply_schema(m["type_embedding"], TYPE_EMBEDDING,
@@ -450,12 +488,18 @@ def _constructor_args(section, schema, drop=()):
             if not isinstance(schema.get(k), Unsupported) and k not in drop}
 
 
+def _descriptor_args(d):
+    if d["type"] == "hybrid":
+        return {"type": "hybrid", "list": [_descriptor_args(sub) for sub in d["list"]]}
+    return _constructor_args(d, DESCRIPTOR_SCHEMAS[d["type"]])
+
+
 def model_kwargs(model_section):
     """Split a normalized model section into ``EnergyModel`` constructor arguments."""
     d = model_section["descriptor"]
     f = model_section["fitting_net"]
     out = {"type_map": list(model_section["type_map"]),
-           "descriptor": _constructor_args(d, DESCRIPTOR_SCHEMAS[d["type"]]),
+           "descriptor": _descriptor_args(d),
            "fitting_net": _constructor_args(f, FITTING_SCHEMAS[f["type"]], drop=("rcond",))}
     if isinstance(f.get("trainable"), list):   # per-layer flags: the layer is trainable if any
         out["fitting_net"]["trainable"] = any(f["trainable"])   # is (dpkeras.trainer applies them)

@@ -34,8 +34,30 @@ def test_unsupported_option_is_rejected_by_name():
 
 def test_unimplemented_descriptor_is_a_clear_error():
     cfg = small_input(WATER[:1])
-    cfg["model"]["descriptor"]["type"] = "se_atten_v2"
-    with pytest.raises(DPKerasError, match="se_atten_v2.*not implemented"):
+    cfg["model"]["descriptor"]["type"] = "dpa2"
+    with pytest.raises(DPKerasError, match="dpa2.*not implemented"):
+        normalize(cfg)
+
+
+def test_hybrid_sub_descriptors_are_validated_by_path():
+    cfg = small_input(WATER[:1])
+    sub = dict(cfg["model"]["descriptor"])
+    cfg["model"]["descriptor"] = {"type": "hybrid", "list": [sub, dict(sub, rcutt=5.0)]}
+    with pytest.raises(DPKerasError, match=r"model\.descriptor\.list\[1\]\.rcutt.*did you mean"):
+        normalize(cfg)
+    cfg["model"]["descriptor"]["list"][1] = {"type": "se_atten", "sel": 40}
+    with pytest.raises(DPKerasError, match=r"list\[1\]\.type: se_atten inside hybrid"):
+        normalize(cfg)
+
+
+def test_stripped_type_embedding_is_the_old_name_of_strip_mode():
+    cfg = small_input(WATER[:1])
+    cfg["model"]["descriptor"] = {"type": "se_atten", "sel": 40, "stripped_type_embedding": True}
+    d = normalize(cfg)["model"]["descriptor"]
+    assert d["tebd_input_mode"] == "strip" and "stripped_type_embedding" not in d
+    cfg["model"]["descriptor"]["tebd_input_mode"] = "stripp"
+    del cfg["model"]["descriptor"]["stripped_type_embedding"]
+    with pytest.raises(DPKerasError, match=r"model\.descriptor\.tebd_input_mode"):
         normalize(cfg)
 
 

@@ -99,8 +99,8 @@ def test_dpa1_fixture_input_is_accepted(dp):
     assert normalize_model(script["model"])["descriptor"]["attn"] == 64
 
 
-@pytest.mark.parametrize("key,value", [("tebd_input_mode", "strip"),
-                                       ("smooth_type_embedding", True), ("sel", "auto")])
+@pytest.mark.parametrize("key,value", [("scaling_factor", 2.0), ("temperature", 1.5),
+                                       ("sel", "auto")])
 def test_dpa1_unsupported_keys_are_clear_errors(key, value):
     cfg = small_input(WATER[:1])
     cfg["model"]["descriptor"] = {"type": "se_atten", "sel": 60, key: value}

@@ -1,21 +1,31 @@
-"""``se_atten`` (DPA-1): DeePMD-kit's attention-based descriptor, TF backend, concat mode.
+"""``se_atten`` (DPA-1) and ``se_atten_v2``: DeePMD-kit's attention-based descriptor (TF backend).
 
 All neighbors within ``rcut`` form one group of ``sel`` slots sorted by distance whatever their
 type (``mixed_types``); types enter through a type embedding. For atom ``i`` with normalized
 environment matrix ``R~_i [nnei, 4]`` (padded slots included, as in DeePMD-kit)::
 
     e_t     = act(onehot(t) W_te (+ b_te))   type embedding [ntypes, T]; row ntypes (padding) = 0
-    x_ij    = [R~_ij,0, e_{t_j}, e_{t_i}]     (type_one_side: [R~_ij,0, e_{t_j}])
-    G_i     = embed(x_i)                      [nnei, M1], one net for all types
+  concat mode (tebd_input_mode "concat"):
+    G_i     = embed([R~_ij,0, e_{t_j}, e_{t_i}])      (type_one_side: [R~_ij,0, e_{t_j}])
+  strip mode ("strip"; se_atten_v2):
+    G_i     = G_s * (1 + E_ij),  G_s = embed(R~_ij,0),  E_ij = embed_strip([e_{t_j}, e_{t_i}])
+              (E_ij *= w_ij with smooth_type_embedding; as DeePMD-kit TF, type_one_side is
+              ignored in strip mode)
     r^_ij   = l2_normalize(R~_ij,1:4)
     for each of attn_layer layers:
         Q, K, V = l2_normalize(G W_q + b_q), ... (over the attn width)
         A       = softmax_j(Q K^T masked on padded keys) * mask_query      (no 1/sqrt(d) scaling)
+                  smooth_type_embedding: A = softmax_j((Q K^T + 20) w_i w_j - 20) w_i w_j
         A      *= r^ r^T                      (attn_dotr)
         A      *= 1 - I                       (attn_mask)
         G       = layer_norm(G + (A V) W_o + b_o)     (eps ln_eps, trainable gamma/beta)
     T_i     = R~_i^T G_i / nnei               [4, M1]
     D_i     = T_i^T T_i[:, :M2]               [M1, M2] -> M1 * M2
+
+with DeePMD-kit's smooth weight ``w_ij = clip(1 - (1 - rcut_smth * s_ij)^3, 0, 1)`` of the raw
+radial entry ``s_ij = s(r)/r`` (0 on padded slots and excluded pairs). With ``exclude_types`` an
+excluded pair is masked out (``R~`` row and attention mask set to zero) or, with
+``smooth_type_embedding``, its ``R~`` row is set to ``davg[t_i]`` radial and ``w_ij = 0``.
 
 The ``ener`` fitting of such a model is one net for all types fed ``[D_i, e_{t_i}]``; the
 descriptor exposes ``e_{t_i}`` through :meth:`DescrptSeAtten.atom_type_embedding`.
@@ -29,6 +39,8 @@ from dpkeras.network import EmbeddingNet, child_seed
 
 # DeePMD-kit's additive mask for padded keys, -(2 << 32)
 _NEG = -float(2 << 32)
+# DeePMD-kit's shift of the attention logits in the smooth (smooth_type_embedding) variant
+_SMOOTH_SHIFT = 20.0
 
 
 @keras.saving.register_keras_serializable(package="dpkeras")
@@ -109,16 +121,21 @@ class AttentionLayer(keras.layers.Layer):
                                     trainable=self.trainable_ln)
         self.built = True
 
-    def call(self, g, rhat, nmask):
-        """``g [n, nnei, M1]``, ``rhat [n, nnei, 3]``, ``nmask [n, nnei]`` (float 1/0)."""
+    def call(self, g, rhat, nmask, sw=None):
+        """``g [n, nnei, M1]``, ``rhat [n, nnei, 3]``, ``nmask [n, nnei]`` (float 1/0);
+        ``sw [n, nnei]``: the smooth weights (smooth_type_embedding), which replace the mask."""
         q = tf.nn.l2_normalize(tf.matmul(g, self.wq) + self.bq, -1)
         k = tf.nn.l2_normalize(tf.matmul(g, self.wk) + self.bk, -1)
         v = tf.nn.l2_normalize(tf.matmul(g, self.wv) + self.bv, -1)
         a = tf.matmul(q, k, transpose_b=True)                       # [n, nnei(query), nnei(key)]
-        kmask = nmask[:, None, :]
-        a = a * kmask + _NEG * (1.0 - kmask)
-        a = tf.nn.softmax(a, axis=-1)
-        a = a * nmask[:, :, None]
+        if sw is None:
+            kmask = nmask[:, None, :]
+            a = a * kmask + _NEG * (1.0 - kmask)
+            a = tf.nn.softmax(a, axis=-1)
+            a = a * nmask[:, :, None]
+        else:
+            pair = sw[:, None, :] * sw[:, :, None]
+            a = tf.nn.softmax((a + _SMOOTH_SHIFT) * pair - _SMOOTH_SHIFT, axis=-1) * pair
         if self.dotr:
             a = a * tf.matmul(rhat, rhat, transpose_b=True)
         if self.do_mask:
@@ -166,7 +183,8 @@ class DescrptSeAtten(keras.layers.Layer):
                  resnet_dt=False, activation_function="tanh", type_one_side=False,
                  attn=128, attn_layer=2, attn_dotr=True, attn_mask=False, ln_eps=None,
                  trainable_ln=True, set_davg_zero=True, exclude_types=(), type_embedding=None,
-                 trainable=True, seed=None, precision="float64", **kwargs):
+                 tebd_input_mode="concat", smooth_type_embedding=False, trainable=True,
+                 seed=None, precision="float64", **kwargs):
         kwargs.setdefault("dtype", "float64")
         super().__init__(trainable=trainable, **kwargs)
         self.ntypes = int(ntypes)
@@ -184,6 +202,11 @@ class DescrptSeAtten(keras.layers.Layer):
         self.trainable_ln = bool(trainable_ln)
         self.set_davg_zero = bool(set_davg_zero)
         self.exclude_types = sorted({tuple(sorted(map(int, p))) for p in exclude_types})
+        if tebd_input_mode not in ("concat", "strip"):
+            raise ValueError(f"tebd_input_mode must be 'concat' or 'strip', got "
+                             f"{tebd_input_mode!r}")
+        self.tebd_input_mode = tebd_input_mode
+        self.smooth_type_embedding = bool(smooth_type_embedding)
         self.seed = seed
         self.precision = precision
         te = dict(type_embedding or {})
@@ -198,11 +221,17 @@ class DescrptSeAtten(keras.layers.Layer):
                                         **self.type_embedding_config)
         self.tebd_dim = self.type_embedding_config["neuron"][-1]
         self.env_mat = EnvMat(self.ntypes, self.nnei, self.rcut, self.rcut_smth, name="env_mat")
-        in_dim = 1 + self.tebd_dim * (1 if self.type_one_side else 2)
+        strip = self.tebd_input_mode == "strip"
+        in_dim = 1 if strip else 1 + self.tebd_dim * (1 if self.type_one_side else 2)
         self.embedding_net = EmbeddingNet(in_dim, self.neuron,
                                           activation_function=activation_function,
                                           resnet_dt=resnet_dt, seed=child_seed(seed, 0),
                                           name="embedding")
+        # strip mode: the net of the (neighbor, center) type-embedding pair
+        self.embedding_strip = EmbeddingNet(
+            2 * self.tebd_dim, self.neuron, activation_function=activation_function,
+            resnet_dt=resnet_dt, seed=child_seed(seed, 2),
+            name="embedding_strip") if strip else None
         self.attention_layers = [
             AttentionLayer(self.neuron[-1], self.attn, dotr=self.attn_dotr,
                            do_mask=self.attn_mask, ln_eps=self.ln_eps,
@@ -220,6 +249,10 @@ class DescrptSeAtten(keras.layers.Layer):
 
     def mixed_types(self):
         return True
+
+    def leaves(self):
+        """The descriptors owning environment-matrix statistics (``hybrid`` has several)."""
+        return [self]
 
     def get_dim_out(self):
         return self.neuron[-1] * self.axis_neuron
@@ -241,27 +274,55 @@ class DescrptSeAtten(keras.layers.Layer):
         atype_f = tf.reshape(atype, [-1])
         nei_type = tf.reshape(tf.cast(nei_type, tf.int32), [-1, nnei])
         nmask = tf.cast(tf.reshape(mask, [-1, nnei]), env.dtype)
+        sw = self._smooth_weight(env, atype_f) if self.smooth_type_embedding else None
         if self.exclude_types:
             keep = [[0.0 if tuple(sorted((a, b))) in self.exclude_types else 1.0
                      for b in range(self.ntypes + 1)] for a in range(self.ntypes)]
             keep = tf.gather_nd(tf.constant(keep, env.dtype),
                                 tf.stack([tf.tile(atype_f[:, None], [1, nnei]), nei_type], -1))
-            nmask = nmask * keep
-            env = env * keep[..., None]
+            if sw is None:
+                nmask = nmask * keep
+                env = env * keep[..., None]
+            else:
+                avg = tf.gather(self.env_mat.davg[:, 0, 0], atype_f)[:, None, None]
+                env = tf.where(keep[..., None] > 0, env, avg + tf.zeros_like(env))
+                sw = sw * keep
         tebd = self.type_embed.table()                                         # [ntypes + 1, T]
         n = tf.shape(env)[0]
-        parts = [env[:, :, :1], tf.gather(tebd, nei_type)]
-        if not self.type_one_side:
-            ctr = tf.gather(tebd, atype_f)[:, None, :]
-            parts.append(tf.tile(ctr, [1, nnei, 1]))
-        x = tf.concat(parts, axis=-1)
-        g = tf.reshape(self.embedding_net(tf.reshape(x, [-1, x.shape[-1]])), [n, nnei, m1])
+        if self.embedding_strip is None:
+            parts = [env[:, :, :1], tf.gather(tebd, nei_type)]
+            if not self.type_one_side:
+                ctr = tf.gather(tebd, atype_f)[:, None, :]
+                parts.append(tf.tile(ctr, [1, nnei, 1]))
+            x = tf.concat(parts, axis=-1)
+            g = tf.reshape(self.embedding_net(tf.reshape(x, [-1, x.shape[-1]])), [n, nnei, m1])
+        else:
+            g = tf.reshape(self.embedding_net(tf.reshape(env[:, :, :1], [-1, 1])), [n, nnei, m1])
+            g = g + g * self._pair_type_embedding(tebd, atype_f, nei_type, sw)
         rhat = tf.nn.l2_normalize(env[:, :, 1:], -1)
         for layer in self.attention_layers:
-            g = layer(g, rhat, nmask)
+            g = layer(g, rhat, nmask, sw)
         t = tf.matmul(env, g, transpose_a=True) / float(nnei)            # [n, 4, M1]
         d = tf.matmul(t, t[:, :, : self.axis_neuron], transpose_a=True)  # [n, M1, M2]
         return tf.reshape(d, [nf, nloc, self.get_dim_out()])
+
+    def _smooth_weight(self, env, atype_f):
+        """``w_ij [n, nnei]`` of the module docstring, from the normalized radial column."""
+        avg = tf.gather(self.env_mat.davg[:, 0, 0], atype_f)[:, None]
+        std = tf.gather(self.env_mat.dstd[:, 0, 0], atype_f)[:, None]
+        s = env[:, :, 0] * std + avg
+        u = 1.0 - self.rcut_smth * s
+        return tf.clip_by_value(1.0 - u * u * u, 0.0, 1.0)
+
+    def _pair_type_embedding(self, tebd, atype_f, nei_type, sw):
+        """Strip mode ``E_ij [n, nnei, M1]``: the strip net evaluated once per (center,
+        neighbor) type pair, padding type included, then looked up."""
+        nt = self.ntypes + 1
+        nei = tf.tile(tebd[None, :, :], [nt, 1, 1])                  # [center, neighbor, T]
+        ctr = tf.tile(tebd[:, None, :], [1, nt, 1])
+        table = self.embedding_strip(tf.reshape(tf.concat([nei, ctr], -1), [nt * nt, -1]))
+        e = tf.gather(table, atype_f[:, None] * nt + nei_type)
+        return e if sw is None else e * sw[..., None]
 
     def get_config(self):
         cfg = super().get_config()
@@ -273,6 +334,19 @@ class DescrptSeAtten(keras.layers.Layer):
                    attn_mask=self.attn_mask, ln_eps=self.ln_eps, trainable_ln=self.trainable_ln,
                    set_davg_zero=self.set_davg_zero,
                    exclude_types=[list(p) for p in self.exclude_types],
-                   type_embedding=self.type_embedding_config, seed=self.seed,
+                   type_embedding=self.type_embedding_config,
+                   tebd_input_mode=self.tebd_input_mode,
+                   smooth_type_embedding=self.smooth_type_embedding, seed=self.seed,
                    precision=self.precision)
         return cfg
+
+
+@keras.saving.register_keras_serializable(package="dpkeras")
+class DescrptSeAttenV2(DescrptSeAtten):
+    """``se_atten_v2``: ``se_atten`` in strip mode with the smooth type embedding."""
+
+    descriptor_type = "se_atten_v2"
+
+    def __init__(self, *args, **kwargs):
+        kwargs.update(tebd_input_mode="strip", smooth_type_embedding=True)
+        super().__init__(*args, **kwargs)

@@ -91,6 +91,10 @@ class DescrptSe(keras.layers.Layer):
     def mixed_types(self):
         return False
 
+    def leaves(self):
+        """The descriptors owning environment-matrix statistics (``hybrid`` has several)."""
+        return [self]
+
     # --- math ------------------------------------------------------------------------------
     def _embed(self, env_j, center_type, tj):
         """Embedding of the neighbors of type ``tj``: ``[n, sel_j, ncol] -> [n, sel_j, M1]``."""

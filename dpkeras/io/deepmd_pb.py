@@ -111,12 +111,12 @@ def read_energy_model(path):
         raise DPKerasError(f"{path}: multi-task frozen graphs are not supported yet")
     dcfg, fcfg = model.get("descriptor", {}), model.get("fitting_net", {})
     dtype, ftype = dcfg.get("type"), fcfg.get("type", "ener")
-    if dtype in ("se_atten", "dpa1"):
+    if dtype in ("se_atten", "dpa1", "se_atten_v2"):
         return _read_se_atten(g, path, model)
     if dtype not in ("se_e2_a", "se_a", "se_e2_r", "se_r", "se_e3", "se_t", "se_a_3be"):
         raise DPKerasError(f"{path}: descriptor type {dtype!r} in this frozen graph is not "
                            "supported by dpkeras yet (supported: se_e2_a, se_e2_r, se_e3, "
-                           "se_atten)")
+                           "se_atten, se_atten_v2)")
     ncol = 1 if dtype in ("se_e2_r", "se_r") else 4
     if ftype != "ener":
         raise DPKerasError(f"{path}: fitting_net type {ftype!r} is not supported yet "
@@ -181,16 +181,12 @@ def _bias_atom_e(g, ntypes):
 
 
 def _read_se_atten(g, path, model):
-    """``se_atten`` (TF, concat mode) + ``ener`` with the type embedding: one fitting net for all
+    """``se_atten``/``se_atten_v2`` (TF) + ``ener`` with the type embedding: one fitting net for all
     types fed ``[descriptor, type embedding]`` (consts ``layer_k/...``, ``final_layer/...``)."""
     dcfg, fcfg = model.get("descriptor", {}), model.get("fitting_net", {})
     if fcfg.get("type", "ener") != "ener":
         raise DPKerasError(f"{path}: fitting_net type {fcfg.get('type')!r} is not supported yet "
                            "(supported: ener)")
-    if dcfg.get("tebd_input_mode", "concat") != "concat" or dcfg.get("stripped_type_embedding"):
-        raise DPKerasError(f"{path}: se_atten with tebd_input_mode 'strip' is not supported yet")
-    if dcfg.get("smooth_type_embedding", False):
-        raise DPKerasError(f"{path}: se_atten with smooth_type_embedding is not supported yet")
     if "descrpt_attr/t_avg" not in g.consts or "type_embed_net/matrix_1" not in g.consts:
         raise DPKerasError(f"{path}: no se_atten constants (descrpt_attr/t_avg, "
                            "type_embed_net/matrix_1) in the graph; suffixed or compressed se_atten "
@@ -211,6 +207,9 @@ def _read_se_atten(g, path, model):
         te["idt"].append(None if idt is None else idt.reshape(-1))
     embedding = _embedding_weights(g, "filter_type_all", "", len(neuron),
                                    dcfg.get("resnet_dt", False))
+    strip = dcfg.get("stripped_type_embedding")
+    if strip is None:
+        strip = dcfg.get("type") == "se_atten_v2" or dcfg.get("tebd_input_mode") == "strip"
     attention = []
     for i in range(int(dcfg.get("attn_layer", 2))):
         p = f"attention_layer_{i}"
@@ -227,4 +226,7 @@ def _read_se_atten(g, path, model):
     weights = {"davg": davg, "dstd": dstd, "embeddings": {(): embedding}, "fitting": fitting,
                "bias_atom_e": _bias_atom_e(g, ntypes), "type_embedding": te,
                "attention": attention}
+    if strip:   # the type-pair net (DeePMD-kit's "two side" embedding)
+        weights["embedding_strip"] = _embedding_weights(g, "filter_type_all", "_two_side_ebd",
+                                                        len(neuron), dcfg.get("resnet_dt", False))
     return model, weights

@@ -10,7 +10,10 @@ The dict is the common currency of every foreign format reader/writer (DeePMD-ki
 
 ``se_atten`` adds ``"type_embedding": {"w", "b", "idt"}`` and ``"attention": [{"wq", "bq", "wk",
 "bk", "wv", "bv", "wo", "bo", "gamma", "beta"} per layer]``; its one embedding net is keyed
-``()`` and its ``fitting`` list holds the single net shared by all types.
+``()`` and its ``fitting`` list holds the single net shared by all types. In strip mode
+(``se_atten_v2``) it also has ``"embedding_strip": {"w", "b", "idt"}``, the net of the type
+embedding pairs. A ``hybrid`` descriptor stores ``"hybrid": [descriptor dict per
+sub-descriptor]`` (each with the descriptor keys above) instead of the descriptor keys.
 """
 
 from dpkeras.config import model_kwargs, normalize_model
@@ -30,22 +33,49 @@ def _embedding_nets(d):
 
 
 def get_weights(model):
+    out = {"fitting": [net.get_numpy() for net in model.fitting.nets],
+           "bias_atom_e": model.fitting.bias_atom_e.numpy()}
     d = model.descriptor
-    out = {
-        "davg": d.env_mat.davg.numpy(),
-        "dstd": d.env_mat.dstd.numpy(),
-        "embeddings": {k: net.get_numpy() for k, net in _embedding_nets(d).items()},
-        "fitting": [net.get_numpy() for net in model.fitting.nets],
-        "bias_atom_e": model.fitting.bias_atom_e.numpy(),
-    }
+    if d.descriptor_type == "hybrid":
+        out["hybrid"] = [_get_descriptor(sub) for sub in d.descriptors]
+    else:
+        out.update(_get_descriptor(d))
+    return out
+
+
+def _get_descriptor(d):
+    out = {"davg": d.env_mat.davg.numpy(), "dstd": d.env_mat.dstd.numpy(),
+           "embeddings": {k: net.get_numpy() for k, net in _embedding_nets(d).items()}}
     if d.mixed_types():
         out["type_embedding"] = d.type_embed.get_numpy()
         out["attention"] = [layer.get_numpy() for layer in d.attention_layers]
+        if d.embedding_strip is not None:
+            out["embedding_strip"] = d.embedding_strip.get_numpy()
     return out
 
 
 def set_weights(model, weights, source="the source model"):
     d = model.descriptor
+    if d.descriptor_type == "hybrid":
+        subs = weights.get("hybrid")
+        if subs is None or len(subs) != len(d.descriptors):
+            raise DPKerasError(f"{source}: {len(subs or [])} hybrid sub-descriptors, the model "
+                               f"has {len(d.descriptors)}")
+        for sub, w in zip(d.descriptors, subs):
+            _set_descriptor(sub, w, source)
+    elif "hybrid" in weights:
+        raise DPKerasError(f"{source}: a hybrid descriptor, the model has {d.descriptor_type}")
+    else:
+        _set_descriptor(d, weights, source)
+    if len(weights["fitting"]) != len(model.fitting.nets):
+        raise DPKerasError(f"{source}: {len(weights['fitting'])} fitting nets, the model has "
+                           f"{len(model.fitting.nets)}")
+    for net, w in zip(model.fitting.nets, weights["fitting"]):
+        net.set_numpy(w)
+    model.fitting.bias_atom_e.assign(weights["bias_atom_e"])
+
+
+def _set_descriptor(d, weights, source):
     nets = _embedding_nets(d)
     if set(weights["embeddings"]) != set(nets):
         raise DPKerasError(f"{source}: embedding nets {sorted(weights['embeddings'])} do not "
@@ -55,9 +85,10 @@ def set_weights(model, weights, source="the source model"):
         if "attention" not in weights or len(weights["attention"]) != len(d.attention_layers):
             raise DPKerasError(f"{source}: {len(weights.get('attention', []))} attention layers, "
                                f"the model has {len(d.attention_layers)}")
-    if len(weights["fitting"]) != len(model.fitting.nets):
-        raise DPKerasError(f"{source}: {len(weights['fitting'])} fitting nets, the model has "
-                           f"{len(model.fitting.nets)}")
+        if (d.embedding_strip is None) != ("embedding_strip" not in weights):
+            raise DPKerasError(f"{source}: tebd_input_mode differs from the model's "
+                               f"{d.tebd_input_mode!r} (strip-mode type-pair net present in "
+                               "only one of them)")
     if weights["davg"].shape != tuple(d.env_mat.davg.shape):
         raise DPKerasError(f"{source}: descriptor statistics have shape "
                            f"{weights['davg'].shape}, the model expects "
@@ -69,6 +100,5 @@ def set_weights(model, weights, source="the source model"):
         d.type_embed.set_numpy(weights["type_embedding"])
         for layer, w in zip(d.attention_layers, weights["attention"]):
             layer.set_numpy(w)
-    for net, w in zip(model.fitting.nets, weights["fitting"]):
-        net.set_numpy(w)
-    model.fitting.bias_atom_e.assign(weights["bias_atom_e"])
+        if d.embedding_strip is not None:
+            d.embedding_strip.set_numpy(weights["embedding_strip"])
