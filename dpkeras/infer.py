@@ -24,6 +24,15 @@ class DeepPot:
         self._serve = make_serving_fn(self.model)
         self._sorted = SortedEvaluator(self.model)
 
+    @classmethod
+    def from_model(cls, model, name="model"):
+        """A ``DeepPot`` around an already loaded ``EnergyModel`` (e.g. ``dpkeras.zoo.load``)."""
+        self = cls.__new__(cls)
+        self.path, self.model, self.kind = name, model, "model"
+        self._serve = make_serving_fn(model)
+        self._sorted = SortedEvaluator(model)
+        return self
+
     def get_type_map(self):
         return self.model.get_type_map()
 
