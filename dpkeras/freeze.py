@@ -1,6 +1,8 @@
 """``python -m dpkeras.freeze --checkpoint RUN_DIR --output MODEL``.
 
-``MODEL`` is a SavedModel directory (servable without dpkeras), or ``MODEL.keras`` / ``MODEL.dp``
+``MODEL`` is a SavedModel directory (servable without dpkeras: signatures ``serving_default``
+(coord, atype, box) and ``serving_nopbc`` (coord, atype), metadata ``type_map``, ``rcut``,
+``heads``, ``dpkeras_version``; see ``docs/serving.md``), or ``MODEL.keras`` / ``MODEL.dp``
 (DeePMD-kit's format, convertible with ``dp convert-backend``). ``--checkpoint`` may also be any
 model dpkeras can load (e.g. a ``.pb``), which converts between formats.
 """
