@@ -56,8 +56,6 @@ class DeepmdSystems(tfds.core.GeneratorBasedBuilder):
         super().__init__(config=config, **kwargs)
 
     def _type_map(self):
-        from dpkeras.data.system import DeepmdSystem  # noqa: F401
-
         if self.builder_config.type_map:
             return self.builder_config.type_map
         first = next(iter(self.builder_config.systems.values()))[0]
