@@ -11,9 +11,9 @@ Example::
 Implements ``energy`` (eV), ``free_energy`` (= energy), ``forces`` (eV/A), ``energies``
 (per-atom, eV) and, for fully periodic cells, ``stress`` (eV/A^3, Voigt order xx yy zz yz xz
 xy, ASE's sign convention: ``-sym(virial) / volume``, as DeePMD-kit's calculator). Elements are
-mapped to the model's ``type_map`` by symbol. Partially periodic cells are not supported (dpkeras models are either periodic in
-all three directions or not at all). Needs the optional ``ase`` package
-(``pip install "dpkeras[ase]"``).
+mapped to the model's ``type_map`` by symbol. Partially periodic cells are not supported
+(dpkeras models are periodic in all three directions or in none). Needs the optional ``ase``
+package (``pip install "dpkeras[ase]"``).
 """
 
 import os
