@@ -98,7 +98,8 @@ def _fitting_weights(g, suffix, neuron, resnet_dt):
 
 
 def read_energy_model(path):
-    """Parse an ``se_e2_a``/``se_e2_r``/``se_e3``/``se_atten`` + ``ener`` frozen graph.
+    """Parse an ``se_e2_a``/``se_e2_r``/``se_e3``/``hybrid``/``se_atten``/``se_atten_v2`` +
+    ``ener`` frozen graph.
 
     Returns ``(model_config, weights)`` where ``model_config`` is the model section of the stored
     training script (DeePMD-kit keys) and ``weights`` a plain dict understood by
@@ -113,55 +114,68 @@ def read_energy_model(path):
     dtype, ftype = dcfg.get("type"), fcfg.get("type", "ener")
     if dtype in ("se_atten", "dpa1", "se_atten_v2"):
         return _read_se_atten(g, path, model)
-    if dtype not in ("se_e2_a", "se_a", "se_e2_r", "se_r", "se_e3", "se_t", "se_a_3be"):
+    if dtype not in _SE_TYPES + ("hybrid",):
         raise DPKerasError(f"{path}: descriptor type {dtype!r} in this frozen graph is not "
                            "supported by dpkeras yet (supported: se_e2_a, se_e2_r, se_e3, "
-                           "se_atten, se_atten_v2)")
-    ncol = 1 if dtype in ("se_e2_r", "se_r") else 4
+                           "se_atten, se_atten_v2, hybrid)")
     if ftype != "ener":
         raise DPKerasError(f"{path}: fitting_net type {ftype!r} is not supported yet "
                            "(supported: ener)")
-    tmap = g.scalar_attr("model_attr/tmap", "").split()
-    if model.get("type_map") and list(model["type_map"]) != tmap:
-        raise DPKerasError(f"{path}: type map in model_attr/tmap {tmap} differs from the "
-                           f"training script's {model['type_map']}")
+    tmap = _type_map(g, path, model)
     ntypes = len(tmap)
+    if dtype == "hybrid":
+        subs = dcfg.get("list", [])
+        bad = [d.get("type") for d in subs if d.get("type") not in _SE_TYPES]
+        if bad:
+            raise DPKerasError(f"{path}: hybrid with {bad} is not supported yet (only se_e2_a, "
+                               "se_e2_r and se_e3 can be combined)")
+        desc = {"hybrid": [_read_se_descriptor(g, d, ntypes, f"_{k}")
+                           for k, d in enumerate(subs)]}
+    else:
+        desc = _read_se_descriptor(g, dcfg, ntypes, "")
+    fneuron = fcfg.get("neuron", [120, 120, 120])
+    fresnet = fcfg.get("resnet_dt", True)
+    fitting = [_fitting_weights(g, f"_type_{t}", fneuron, fresnet) for t in range(ntypes)]
+    bias = _bias_atom_e(g, ntypes)
+    model = dict(model, type_map=tmap)
+    weights = dict(desc, fitting=fitting, bias_atom_e=bias)
+    return model, weights
+
+
+_SE_TYPES = ("se_e2_a", "se_a", "se_e2_r", "se_r", "se_e3", "se_t", "se_a_3be")
+
+
+def _read_se_descriptor(g, dcfg, ntypes, sfx):
+    """Statistics and embedding nets of a per-type descriptor (``sfx``: ``_k`` for the k-th
+    member of a hybrid, whose constants are ``descrpt_attr_k/...``, ``filter_type_i_k/...``)."""
+    dtype = dcfg.get("type")
+    ncol = 1 if dtype in ("se_e2_r", "se_r") else 4
     # se_e2_r graphs do not store descrpt_attr/sel; the training script always has it
-    sel = [int(s) for s in g.consts.get("descrpt_attr/sel", dcfg.get("sel"))]
+    sel = [int(s) for s in g.consts.get(f"descrpt_attr{sfx}/sel", dcfg.get("sel"))]
     nnei = sum(sel)
-    davg = g.const("descrpt_attr/t_avg").reshape(ntypes, nnei, ncol)
-    dstd = g.const("descrpt_attr/t_std").reshape(ntypes, nnei, ncol)
-    neuron = dcfg["neuron"]
+    davg = g.const(f"descrpt_attr{sfx}/t_avg").reshape(ntypes, nnei, ncol)
+    dstd = g.const(f"descrpt_attr{sfx}/t_std").reshape(ntypes, nnei, ncol)
+    neuron = dcfg.get("neuron", [10, 20, 40])
     resnet_dt = dcfg.get("resnet_dt", False)
     embeddings = {}
     if dtype in ("se_e3", "se_t", "se_a_3be"):   # nets per neighbor-type pair a <= b
         for a in range(ntypes):
             for b in range(a, ntypes):
-                embeddings[(a, b)] = _embedding_weights(g, "filter_type_all", f"_{a}_{b}",
+                embeddings[(a, b)] = _embedding_weights(g, f"filter_type_all{sfx}", f"_{a}_{b}",
                                                         len(neuron), resnet_dt)
     elif dcfg.get("type_one_side", False):
         for tj in range(ntypes):
-            embeddings[(tj,)] = _embedding_weights(g, "filter_type_all", f"_{tj}", len(neuron),
-                                                   resnet_dt)
+            embeddings[(tj,)] = _embedding_weights(g, f"filter_type_all{sfx}", f"_{tj}",
+                                                   len(neuron), resnet_dt)
     else:
         excl = {tuple(sorted(p)) for p in dcfg.get("exclude_types", [])}
         for ti in range(ntypes):
             for tj in range(ntypes):
                 if tuple(sorted((ti, tj))) in excl:
                     continue
-                embeddings[(ti, tj)] = _embedding_weights(g, f"filter_type_{ti}", f"_{tj}",
+                embeddings[(ti, tj)] = _embedding_weights(g, f"filter_type_{ti}{sfx}", f"_{tj}",
                                                           len(neuron), resnet_dt)
-    fneuron = fcfg.get("neuron", [120, 120, 120])
-    fresnet = fcfg.get("resnet_dt", True)
-    fitting = [_fitting_weights(g, f"_type_{t}", fneuron, fresnet) for t in range(ntypes)]
-    bias = g.const("fitting_attr/t_bias_atom_e").reshape(ntypes)
-    out_bias = g.consts.get("model_attr/model_attr/t_out_bias")
-    if out_bias is not None:
-        bias = bias + out_bias.reshape(-1, ntypes)[0]
-    model = dict(model, type_map=tmap)
-    weights = {"davg": davg, "dstd": dstd, "embeddings": embeddings, "fitting": fitting,
-               "bias_atom_e": bias}
-    return model, weights
+    return {"davg": davg, "dstd": dstd, "embeddings": embeddings}
 
 
 def _type_map(g, path, model):
