@@ -104,9 +104,9 @@ class Trainer:
             set_weights(model, get_weights(src), self.init_model)
             log.info("initialized the weights from %s", self.init_model)
         else:
-            davg, dstd = compute_env_stats(self.train_data, d, cfg["data_stat_nbatch"],
-                                           cfg["data_stat_protect"])
-            d.env_mat.set_stats(davg, dstd)
+            for leaf in d.leaves():   # hybrid: every sub-descriptor has its own statistics
+                leaf.env_mat.set_stats(*compute_env_stats(
+                    self.train_data, leaf, cfg["data_stat_nbatch"], cfg["data_stat_protect"]))
             bias = compute_energy_bias(self.train_data, model.get_ntypes(),
                                        cfg["fitting_net"]["rcond"])
             model.fitting.bias_atom_e.assign(bias)

@@ -40,8 +40,10 @@ class DescrptHybrid(keras.layers.Layer):
         for k, c in enumerate(self.configs):
             c = dict(c)
             kind = c.pop("type")
-            self.descriptors.append(DESCRIPTORS[kind](ntypes=self.ntypes, name=f"descriptor_{k}",
-                                                      **c))
+            # a name scope keeps the weight paths of same-named sub-layers unique
+            with keras.name_scope(f"hybrid_{k}"):
+                self.descriptors.append(DESCRIPTORS[kind](ntypes=self.ntypes,
+                                                          name=f"descriptor_{k}", **c))
         if any(d.mixed_types() for d in self.descriptors):
             raise ValueError("hybrid: attention (mixed-type) sub-descriptors are not supported")
         self.rcut = max(d.get_rcut() for d in self.descriptors)
