@@ -466,15 +466,20 @@ def normalize(config):
     return out
 
 
-def load_input(path):
-    """Read and normalize an ``input.json`` file (one clear error for a missing/invalid file)."""
+def read_input(path):
+    """The raw dict of an ``input.json`` file (one clear error for a missing/invalid file)."""
     if not os.path.isfile(path):
         raise DPKerasError(f"{path}: input file not found")
     try:
         with open(path) as f:
-            raw = json.load(f)
+            return json.load(f)
     except json.JSONDecodeError as exc:
         raise DPKerasError(f"{path}: not valid JSON ({exc})") from None
+
+
+def load_input(path):
+    """Read and normalize an ``input.json`` file."""
+    raw = read_input(path)
     try:
         return normalize(raw)
     except DPKerasError as exc:

@@ -309,15 +309,9 @@ def model_section(raw_model, pretrained, branch=None, use_pretrain_script=False)
 
 def load_finetune_input(path, pretrained, branch=None, use_pretrain_script=False):
     """Read input.json at ``path`` and return ``(normalized config, FinetuneSpec)``."""
-    from dpkeras.config import normalize
+    from dpkeras.config import normalize, read_input
 
-    if not os.path.isfile(path):
-        raise DPKerasError(f"{path}: input file not found")
-    try:
-        with open(path) as f:
-            raw = json.load(f)
-    except json.JSONDecodeError as exc:
-        raise DPKerasError(f"{path}: not valid JSON ({exc})") from None
+    raw = read_input(path)
     if not isinstance(raw, dict) or not isinstance(raw.get("model"), dict):
         raise DPKerasError(f"{path}: no 'model' section")
     p = pretrained if isinstance(pretrained, Pretrained) else Pretrained(pretrained)
