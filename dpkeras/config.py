@@ -321,10 +321,8 @@ def _check_descriptor(d, ntypes, path):
         return _check_se_atten(d, ntypes, path)
     sel = d["sel"]
     if isinstance(sel, str):
-        _fail(f"{path}.sel", f"sel = {sel!r}: automatic sel is not implemented yet; give one "
-              "integer per type (run with the neighbor statistics printed by dpkeras.train to "
-              "choose them)")
-    if not isinstance(sel, list) or len(sel) != ntypes or not all(
+        _check_auto_sel(sel, f"{path}.sel")
+    elif not isinstance(sel, list) or len(sel) != ntypes or not all(
             isinstance(s, int) and s >= 0 for s in sel):
         _fail(f"{path}.sel", f"expected a list of {ntypes} non-negative integers (one per "
               f"element of type_map), got {json.dumps(sel)}")
@@ -364,14 +362,34 @@ def _check_common(d, ntypes, path):
     _check_precision(d, path)
 
 
+def auto_sel_factor(sel):
+    """The factor of ``sel: "auto"`` (1.1) or ``"auto:F"``; ``None`` for an explicit sel."""
+    if not isinstance(sel, str):
+        return None
+    word, _, factor = sel.partition(":")
+    if word != "auto":
+        return None
+    return float(factor) if factor else 1.1
+
+
+def _check_auto_sel(sel, path):
+    try:
+        factor = auto_sel_factor(sel)
+    except ValueError:
+        factor = None
+    if factor is None or factor <= 0:
+        _fail(path, f"sel = {json.dumps(sel)}: expected \"auto\" or \"auto:FACTOR\" (e.g. "
+              "\"auto:1.1\"), or explicit neighbor counts")
+    return True
+
+
 def _check_se_atten(d, ntypes, path):
     sel = d["sel"]
-    if isinstance(sel, str):
-        _fail(f"{path}.sel", f"sel = {sel!r}: automatic sel is not implemented yet; give the "
-              "total number of neighbors as one integer")
     ok = (isinstance(sel, int) and not isinstance(sel, bool) and sel > 0) or (
         isinstance(sel, list) and sel and all(isinstance(s, int) and s >= 0 for s in sel)
         and sum(sel) > 0)
+    if isinstance(sel, str):
+        ok = _check_auto_sel(sel, f"{path}.sel")
     if not ok:
         _fail(f"{path}.sel", "expected a positive integer (all neighbor types together) or a "
               f"list of non-negative integers, got {json.dumps(sel)}")

@@ -94,6 +94,30 @@ def neighbor_stat(data, rcut, sel, mixed_types=False):
     return max_count, min_dist
 
 
+def resolve_auto_sel(model_section, data):
+    """Replace ``sel: "auto"`` / ``"auto:F"`` in a normalized model section by DeePMD-kit's
+    choice: the largest neighbor count in ``data`` within ``rcut`` (per type, or of all types
+    for attention descriptors) times ``F`` (default 1.1), rounded down, then up to a multiple
+    of 4. Members of a ``hybrid`` are resolved one by one. Returns a new section."""
+    from dpkeras.config import ATTENTION_DESCRIPTORS, auto_sel_factor
+
+    def one(d):
+        factor = auto_sel_factor(d.get("sel"))
+        if factor is None:
+            return d
+        mixed = d["type"] in ATTENTION_DESCRIPTORS
+        ngroups = 1 if mixed else len(data.type_map)
+        count, _ = neighbor_stat(data, d["rcut"], [np.iinfo(np.int32).max] * ngroups, mixed)
+        sel = [4 * ((int(c * factor) + 3) // 4) for c in count.tolist()]
+        return dict(d, sel=sel[0] if mixed else sel)
+
+    m = dict(model_section)
+    d = m["descriptor"]
+    m["descriptor"] = dict(d, list=[one(x) for x in d["list"]]) if d["type"] == "hybrid" \
+        else one(d)
+    return m
+
+
 def _group_name(data, g, mixed_types):
     return "any type" if mixed_types else f"type {g} ({data.type_map[g]})"
 

@@ -21,7 +21,8 @@ from dpkeras.data.pipeline import DataSystems
 from dpkeras.errors import DPKerasError
 from dpkeras.loss import EnerLoss
 from dpkeras.model.weights import build_model, get_weights, set_weights
-from dpkeras.stat import compute_energy_bias, compute_env_stats, neighbor_stat
+from dpkeras.stat import (compute_energy_bias, compute_env_stats, neighbor_stat,
+                           resolve_auto_sel)
 
 log = logging.getLogger("dpkeras")
 
@@ -63,6 +64,10 @@ class Trainer:
         if t["validation_data"] is not None:
             self.valid_data = DataSystems(t["validation_data"], type_map,
                                           "training.validation_data")
+        model_cfg = resolve_auto_sel(config["model"], self.train_data)
+        if model_cfg != config["model"]:
+            log.info("sel \"auto\" from the training data: %s", _sels(model_cfg["descriptor"]))
+            self.config = config = dict(config, model=model_cfg)
         self.schedule = lr_mod.from_config(config["learning_rate"], self.numb_steps)
         self.loss = EnerLoss(config["loss"], self.schedule.start_lr)
 
@@ -286,6 +291,10 @@ class LCurve:
 
     def close(self):
         self.f.close()
+
+
+def _sels(d):
+    return [x["sel"] for x in d["list"]] if d["type"] == "hybrid" else d["sel"]
 
 
 def _fmt_time(sec):

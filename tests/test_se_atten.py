@@ -100,7 +100,7 @@ def test_dpa1_fixture_input_is_accepted(dp):
 
 
 @pytest.mark.parametrize("key,value", [("scaling_factor", 2.0), ("temperature", 1.5),
-                                       ("sel", "auto")])
+                                       ("sel", "automatic")])
 def test_dpa1_unsupported_keys_are_clear_errors(key, value):
     cfg = small_input(WATER[:1])
     cfg["model"]["descriptor"] = {"type": "se_atten", "sel": 60, key: value}

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from conftest import ROOT, TESTDATA, WATER, small_input
 from dpkeras import checkpoint
-from dpkeras.config import normalize
+from dpkeras.config import normalize, normalize_model
 from dpkeras.errors import DPKerasError
 from dpkeras.trainer import Trainer
 
@@ -157,3 +157,24 @@ def test_init_model_starts_from_the_pretrained_deepmd_weights(tmp_path):
     # the validation batch is all 80 frames of data_3; lcurve.out prints 3 digits
     assert np.isclose(lc[0, 5], ref["rmse_f"], rtol=5e-3)
     assert lc[0, 5] < 0.3   # far below a fresh model's ~0.8 eV/A
+
+
+def test_sel_auto_is_resolved_like_deepmd():
+    """``dp --tf neighbor-stat -s water -r 6.0`` reports max neighbors [38, 72] per type and 108
+    of any type; DeePMD-kit's ``sel: "auto"`` is then [44, 80] and 120 (x1.1, multiple of 4)."""
+    from dpkeras.data.pipeline import DataSystems
+    from dpkeras.stat import resolve_auto_sel
+
+    data = DataSystems({"systems": WATER, "batch_size": 1}, ["O", "H"], "test")
+    cfg = normalize(small_input(WATER[:1]))["model"]
+    cfg["descriptor"]["sel"] = "auto"
+    assert resolve_auto_sel(cfg, data)["descriptor"]["sel"] == [44, 80]
+    cfg["descriptor"]["sel"] = "auto:1.0"
+    assert resolve_auto_sel(cfg, data)["descriptor"]["sel"] == [40, 72]
+    cfg["descriptor"] = normalize_model({"type_map": ["O", "H"], "fitting_net": {},
+                                         "descriptor": {"type": "se_atten", "sel": "auto"}}
+                                        )["descriptor"]
+    assert resolve_auto_sel(cfg, data)["descriptor"]["sel"] == 120
+    with pytest.raises(DPKerasError, match=r"model\.descriptor\.sel.*auto:FACTOR"):
+        normalize_model({"type_map": ["O", "H"], "fitting_net": {},
+                         "descriptor": {"type": "se_e2_a", "sel": "auto:x"}})
