@@ -1,13 +1,13 @@
 """Benchmark: training step time and inference time of dpkeras, side by side with DeePMD-kit.
 
-    python tools/bench_train.py [--descriptor se_e2_a|se_atten] [--steps 40] [--frames 20]
-                                [--vs-deepmd /path/to/venv/bin/python]
+    python tools/bench_train.py [--descriptor se_e2_a|se_atten|se_atten_v2] [--steps 40]
+                                [--frames 20] [--vs-deepmd /path/to/venv/bin/python]
 
 Config: DeePMD-kit's standard water examples (batch 1, float64, the shipped water data):
-``se_e2_a`` (sel [46, 92], neuron [25, 50, 100], axis_neuron 16) or ``se_atten`` (DPA-1: sel 120,
-neuron [25, 50, 100], axis_neuron 16, attn 128, attn_layer 2, attn_dotr), both with the fitting
-net [240, 240, 240]. With
-``--vs-deepmd`` the same config is trained with ``dp --tf train`` (DeePMD-kit's TF backend, its
+``se_e2_a`` (sel [46, 92], neuron [25, 50, 100], axis_neuron 16), ``se_atten`` (DPA-1: sel 120,
+neuron [25, 50, 100], axis_neuron 16, attn 128, attn_layer 2, attn_dotr) or ``se_atten_v2``
+(the same in strip mode with the smooth type embedding), all with the fitting net
+[240, 240, 240]. With ``--vs-deepmd`` the same config is trained with ``dp --tf train`` (DeePMD-kit's TF backend, its
 C++ ops) in the same run, its frozen graph is timed with DeePMD-kit's ``DeepPot`` and also loaded
 into dpkeras to check the numbers are identical; ratios dpkeras / DeePMD-kit are printed (below 1
 means dpkeras is faster). Build the DeePMD-kit venv with ``shared/tools/deepmd-venv.sh``.
@@ -48,6 +48,9 @@ DESCRIPTORS = {
                  "neuron": [25, 50, 100], "resnet_dt": False, "axis_neuron": 16, "seed": 1,
                  "attn": 128, "attn_layer": 2, "attn_dotr": True, "attn_mask": False},
 }
+# DeePMD-kit's examples/water/se_atten_v2 descriptor (strip mode, smooth type embedding)
+DESCRIPTORS["se_atten_v2"] = dict(DESCRIPTORS["se_atten"], type="se_atten_v2",
+                                  set_davg_zero=False)
 
 DEEPMD_INFER = r"""
 import sys, time, json, numpy as np
