@@ -7,8 +7,8 @@ Config: DeePMD-kit's standard water examples (batch 1, float64, the shipped wate
 ``se_e2_a`` (sel [46, 92], neuron [25, 50, 100], axis_neuron 16), ``se_atten`` (DPA-1: sel 120,
 neuron [25, 50, 100], axis_neuron 16, attn 128, attn_layer 2, attn_dotr) or ``se_atten_v2``
 (the same in strip mode with the smooth type embedding), all with the fitting net
-[240, 240, 240]. With ``--vs-deepmd`` the same config is trained with ``dp --tf train`` (DeePMD-kit's TF backend, its
-C++ ops) in the same run, its frozen graph is timed with DeePMD-kit's ``DeepPot`` and also loaded
+[240, 240, 240]. With ``--vs-deepmd`` the same config is trained with ``dp --tf train``
+(DeePMD-kit's TF backend, its C++ ops) in the same run, its frozen graph is timed with DeePMD-kit's ``DeepPot`` and also loaded
 into dpkeras to check the numbers are identical; ratios dpkeras / DeePMD-kit are printed (below 1
 means dpkeras is faster). Build the DeePMD-kit venv with ``shared/tools/deepmd-venv.sh``.
 """
