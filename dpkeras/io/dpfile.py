@@ -77,12 +77,12 @@ def _layer(w, b, idt, activation, resnet):
             "trainable": True, "@variables": {"w": w, "b": b, "idt": idt}}
 
 
-def _embedding_net(weights, neuron, activation, resnet_dt):
+def _embedding_net(weights, neuron, activation, resnet_dt, in_dim=1):
     layers = [_layer(w, b, idt, activation, True) for w, b, idt in
               zip(weights["w"], weights["b"], weights["idt"])]
-    return {"@class": "EmbeddingNetwork", "@version": 2, "in_dim": 1, "neuron": list(neuron),
-            "activation_function": activation, "resnet_dt": resnet_dt, "bias": True,
-            "precision": "float64", "layers": layers}
+    return {"@class": "EmbeddingNetwork", "@version": 2, "in_dim": in_dim, "neuron": list(neuron),
+            "activation_function": activation, "resnet_dt": resnet_dt,
+            "bias": weights["b"][0] is not None, "precision": "float64", "layers": layers}
 
 
 def _fitting_net(weights, in_dim, neuron, activation, resnet_dt):
@@ -116,7 +116,7 @@ def _read_net(net, path, kind):
                                "connection that dpkeras' TF-compatible layer rules do not "
                                "reproduce; this model cannot be loaded exactly")
         out["w"].append(w)
-        out["b"].append(np.asarray(v["b"], np.float64))
+        out["b"].append(None if v.get("b") is None else np.asarray(v["b"], np.float64))
         idt = v.get("idt")
         if idt is not None and not ours:
             raise DPKerasError(f"{path}: {kind} layer {k} has a timestep on a non-residual "
@@ -130,35 +130,23 @@ def _read_net(net, path, kind):
     return out
 
 
-# --- model -----------------------------------------------------------------------------------
-def read_dp(path):
-    """Parse an ``se_e2_a``/``se_e2_r`` + ``ener`` ``.dp`` file into ``(model_config, weights)``."""
-    data = load_dict(path)
-    m = data.get("model")
-    if not isinstance(m, dict):
-        raise DPKerasError(f"{path}: no 'model' in the .dp file")
-    if m.get("type", "standard") != "standard":
-        raise DPKerasError(f"{path}: model type {m.get('type')!r} is not supported (only "
-                           "'standard')")
-    d, fit = m["descriptor"], m["fitting"]
-    if d.get("type") not in ("se_e2_a", "se_a", "se_e2_r", "se_r", "se_e3"):
-        raise DPKerasError(f"{path}: descriptor {d.get('type')!r} is not supported by dpkeras "
-                           "yet (supported: se_e2_a, se_e2_r, se_e3)")
-    radial = d["type"] in ("se_e2_r", "se_r")
-    three_body = d["type"] == "se_e3"
-    ncol = 1 if radial else 4
-    if fit.get("type") != "ener":
-        raise DPKerasError(f"{path}: fitting {fit.get('type')!r} is not supported yet "
-                           "(supported: ener)")
-    for key in ("numb_fparam", "numb_aparam", "dim_case_embd"):
-        if fit.get(key, 0):
-            raise DPKerasError(f"{path}: fitting.{key} = {fit[key]} is not supported yet")
-    if m.get("pair_exclude_types") or m.get("atom_exclude_types"):
-        raise DPKerasError(f"{path}: pair/atom_exclude_types are not supported yet")
+def _activation(name):
+    return "linear" if name in (None, "none") else name
+
+
+# --- reading descriptors ---------------------------------------------------------------------
+_SE_KINDS = {"se_e2_a": "se_e2_a", "se_a": "se_e2_a", "se_e2_r": "se_e2_r", "se_r": "se_e2_r",
+             "se_e3": "se_e3"}
+_SUPPORTED = "se_e2_a, se_e2_r, se_e3, dpa1/se_atten, hybrid of se_e2_a/se_e2_r/se_e3"
+
+
+def _read_se(d, path, ntypes):
+    """``(config, weights)`` of an ``se_e2_a``/``se_e2_r``/``se_e3`` descriptor dict."""
+    kind = _SE_KINDS[d["type"]]
     if d.get("env_protection", 0.0):
         raise DPKerasError(f"{path}: descriptor.env_protection is not supported yet")
-    type_map = list(m["type_map"])
-    ntypes = len(type_map)
+    radial, three_body = kind == "se_e2_r", kind == "se_e3"
+    ncol = 1 if radial else 4
     sel = [int(s) for s in d["sel"]]
     nnei = sum(sel)
     emb = d["embeddings"]
@@ -173,8 +161,172 @@ def read_dp(path):
     excl = {tuple(sorted(p)) for p in d.get("exclude_types", [])}
     if emb["ndim"] == 2 and not three_body:
         embeddings = {k: v for k, v in embeddings.items() if tuple(sorted(k)) not in excl}
+    config = {
+        "type": kind, "sel": sel, "rcut": float(d["rcut"]),
+        "rcut_smth": float(d["rcut_smth"]), "neuron": list(d["neuron"]),
+        "resnet_dt": bool(d["resnet_dt"]),
+        "exclude_types": [list(p) for p in d.get("exclude_types", [])],
+        "set_davg_zero": bool(d.get("set_davg_zero", False)),
+        "activation_function": d.get("activation_function", "tanh"),
+        "trainable": bool(d.get("trainable", True)),
+    }
+    if not three_body:
+        config["type_one_side"] = bool(d["type_one_side"])
+    if not radial and not three_body:
+        config["axis_neuron"] = int(d["axis_neuron"])
+    weights = {
+        "davg": np.asarray(d["@variables"]["davg"], np.float64).reshape(ntypes, nnei, ncol),
+        "dstd": np.asarray(d["@variables"]["dstd"], np.float64).reshape(ntypes, nnei, ncol),
+        "embeddings": embeddings,
+    }
+    return config, weights
+
+
+def _read_dpa1(d, path, ntypes):
+    """``(config, type_embedding config, weights)`` of a ``dpa1`` (``se_atten``) descriptor dict,
+    in DeePMD-kit TF's conventions (which dpkeras follows)."""
+    where = f"{path}: descriptor (dpa1)"
+    if d.get("smooth_type_embedding"):
+        raise DPKerasError(f"{where}: smooth_type_embedding = true (se_atten_v2) follows the "
+                           "PyTorch/numpy convention, which differs from DeePMD-kit's TF one that "
+                           "dpkeras implements; convert the TF .pb instead")
+    for key, want in (("env_protection", 0.0), ("scaling_factor", 1.0), ("normalize", True),
+                      ("temperature", None), ("concat_output_tebd", True),
+                      ("use_econf_tebd", False)):
+        if d.get(key, want) != want:
+            raise DPKerasError(f"{where}: {key} = {d[key]!r} is not supported (only {want!r}, "
+                               "as in DeePMD-kit's TF se_atten)")
+    mode = d.get("tebd_input_mode", "concat")
+    if mode not in ("concat", "strip"):
+        raise DPKerasError(f"{where}: tebd_input_mode {mode!r} is not supported (concat, strip)")
+    if mode == "strip" and d.get("type_one_side"):
+        raise DPKerasError(f"{where}: tebd_input_mode 'strip' with type_one_side = true is not "
+                           "supported (DeePMD-kit's TF backend cannot serialize it either)")
+    te = d["type_embedding"]
+    if te.get("padding") is False:
+        raise DPKerasError(f"{where}: a type embedding without the padding row is not supported")
+    te_net = te["embedding"]
+    if int(te_net["in_dim"]) != ntypes:
+        raise DPKerasError(f"{where}: type embedding input width {te_net['in_dim']} is not "
+                           f"ntypes = {ntypes}")
+    use_bias = bool(te.get("use_tebd_bias", d.get("use_tebd_bias", True)))
+    te_config = {"neuron": list(te["neuron"]),
+                 "activation_function": _activation(te.get("activation_function")),
+                 "resnet_dt": bool(te.get("resnet_dt", False)), "use_tebd_bias": use_bias,
+                 "trainable": bool(te.get("trainable", True))}
+    tebd_dim = int(te["neuron"][-1])
+    nets = d["embeddings"]["networks"]
+    if d["embeddings"].get("ndim", 0) != 0 or len(nets) != 1:
+        raise DPKerasError(f"{where}: expected one type-independent embedding net (ndim 0)")
+    in_dim = 1 if mode == "strip" else 1 + tebd_dim * (1 if d.get("type_one_side") else 2)
+    if int(nets[0]["in_dim"]) != in_dim:
+        raise DPKerasError(f"{where}: embedding net input width {nets[0]['in_dim']}, expected "
+                           f"{in_dim} for tebd_input_mode {mode!r}")
+    nnei = int(np.sum(d["sel"]))
+    weights = {
+        "davg": np.asarray(d["@variables"]["davg"], np.float64).reshape(ntypes, nnei, 4),
+        "dstd": np.asarray(d["@variables"]["dstd"], np.float64).reshape(ntypes, nnei, 4),
+        "embeddings": {(): _read_net(nets[0], path, "embedding")},
+        "type_embedding": _read_net(te_net, path, "embedding"),
+        "attention": [],
+    }
+    if mode == "strip":
+        strip = d["embeddings_strip"]["networks"]
+        if len(strip) != 1 or int(strip[0]["in_dim"]) != 2 * tebd_dim:
+            raise DPKerasError(f"{where}: expected one strip-mode type-pair net of input width "
+                               f"{2 * tebd_dim} (neighbor and center type embeddings)")
+        weights["embedding_strip"] = _read_net(strip[0], path, "embedding")
+    att = d["attention_layers"]
+    attn = int(d["attn"])
+    for k, layer in enumerate(att.get("attention_layers", [])):
+        a = layer["attention_layer"]
+        if not a.get("bias", True) or a.get("num_heads", 1) != 1 or a.get("smooth"):
+            raise DPKerasError(f"{where}: attention layer {k} has no bias, several heads or the "
+                               "smooth variant, which dpkeras does not support")
+        w_in = np.asarray(a["in_proj"]["@variables"]["w"], np.float64)
+        b_in = np.asarray(a["in_proj"]["@variables"]["b"], np.float64)
+        ln = layer["attn_layer_norm"]["@variables"]
+        weights["attention"].append({
+            "wq": w_in[:, :attn], "wk": w_in[:, attn:2 * attn], "wv": w_in[:, 2 * attn:],
+            "bq": b_in[:attn], "bk": b_in[attn:2 * attn], "bv": b_in[2 * attn:],
+            "wo": np.asarray(a["out_proj"]["@variables"]["w"], np.float64),
+            "bo": np.asarray(a["out_proj"]["@variables"]["b"], np.float64),
+            "gamma": np.asarray(ln["w"], np.float64), "beta": np.asarray(ln["b"], np.float64)})
+    if len(weights["attention"]) != int(d["attn_layer"]):
+        raise DPKerasError(f"{where}: attn_layer = {d['attn_layer']} but "
+                           f"{len(weights['attention'])} attention layers are stored")
+    config = {
+        "type": "se_atten", "sel": nnei, "rcut": float(d["rcut"]),
+        "rcut_smth": float(d["rcut_smth"]), "neuron": list(d["neuron"]),
+        "axis_neuron": int(d["axis_neuron"]), "resnet_dt": bool(d["resnet_dt"]),
+        "activation_function": d.get("activation_function", "tanh"),
+        "type_one_side": bool(d.get("type_one_side", False)), "attn": attn,
+        "attn_layer": int(d["attn_layer"]), "attn_dotr": bool(d["attn_dotr"]),
+        "attn_mask": bool(d["attn_mask"]), "ln_eps": float(d.get("ln_eps") or 1e-3),
+        "trainable_ln": bool(d.get("trainable_ln", True)),
+        "set_davg_zero": bool(d.get("set_davg_zero", True)),
+        "exclude_types": [list(p) for p in d.get("exclude_types", [])],
+        "tebd_input_mode": mode, "smooth_type_embedding": False,
+        "trainable": bool(d.get("trainable", True)),
+    }
+    return config, te_config, weights
+
+
+# --- model -----------------------------------------------------------------------------------
+def read_dp(path):
+    """Parse a ``.dp`` energy model (descriptor ``se_e2_a``/``se_e2_r``/``se_e3``, ``dpa1`` =
+    ``se_atten``, or ``hybrid`` of the first three) into ``(model_config, weights)``."""
+    data = load_dict(path)
+    m = data.get("model")
+    if not isinstance(m, dict):
+        raise DPKerasError(f"{path}: no 'model' in the .dp file")
+    if m.get("type", "standard") != "standard":
+        raise DPKerasError(f"{path}: model type {m.get('type')!r} is not supported (only "
+                           "'standard')")
+    d, fit = m["descriptor"], m["fitting"]
+    kind = d.get("type")
+    if kind not in tuple(_SE_KINDS) + ("dpa1", "se_atten", "hybrid"):
+        raise DPKerasError(f"{path}: descriptor {kind!r} is not supported by dpkeras "
+                           f"yet (supported: {_SUPPORTED})")
+    if fit.get("type") != "ener":
+        raise DPKerasError(f"{path}: fitting {fit.get('type')!r} is not supported yet "
+                           "(supported: ener)")
+    for key in ("numb_fparam", "numb_aparam", "dim_case_embd"):
+        if fit.get(key, 0):
+            raise DPKerasError(f"{path}: fitting.{key} = {fit[key]} is not supported yet")
+    if m.get("pair_exclude_types") or m.get("atom_exclude_types"):
+        raise DPKerasError(f"{path}: pair/atom_exclude_types are not supported yet")
+    type_map = list(m["type_map"])
+    ntypes = len(type_map)
+    te_config = None
+    tebd_dim = 0
+    if kind in ("dpa1", "se_atten"):
+        dconfig, te_config, weights = _read_dpa1(d, path, ntypes)
+        tebd_dim = te_config["neuron"][-1]
+    elif kind == "hybrid":
+        subs = d.get("list", [])
+        bad = [s.get("type") for s in subs if s.get("type") not in _SE_KINDS]
+        if bad or not subs:
+            raise DPKerasError(f"{path}: hybrid of {bad or 'nothing'} is not supported (only "
+                               "se_e2_a, se_e2_r and se_e3 can be combined)")
+        parsed = [_read_se(s, path, ntypes) for s in subs]
+        dconfig = {"type": "hybrid", "list": [c for c, _ in parsed]}
+        weights = {"hybrid": [w for _, w in parsed]}
+    else:
+        dconfig, weights = _read_se(d, path, ntypes)
     nets = fit["nets"]["networks"]
-    fitting = [_read_net(nets[t], path, "fitting") for t in range(ntypes)]
+    if bool(fit.get("mixed_types", False)) != bool(tebd_dim):
+        raise DPKerasError(f"{path}: fitting mixed_types = {fit.get('mixed_types')} with "
+                           f"descriptor {kind!r} is not supported (dpkeras, like DeePMD-kit's TF "
+                           "backend, uses one shared fitting net exactly for dpa1/se_atten)")
+    if tebd_dim:
+        if len(nets) != 1 or int(nets[0]["in_dim"]) != int(fit["dim_descrpt"]):
+            raise DPKerasError(f"{path}: expected one shared fitting net of input width "
+                               f"dim_descrpt = {fit['dim_descrpt']} (descriptor + type "
+                               "embedding)")
+        fitting = [_read_net(nets[0], path, "fitting")]
+    else:
+        fitting = [_read_net(nets[t], path, "fitting") for t in range(ntypes)]
     out_bias = np.asarray(m.get("@variables", {}).get("out_bias", np.zeros((1, ntypes, 1))))
     out_std = np.asarray(m.get("@variables", {}).get("out_std", np.ones((1, ntypes, 1))))
     if not np.allclose(out_std, 1.0):
@@ -185,16 +337,7 @@ def read_dp(path):
     trainable_fit = fit.get("trainable", True)
     config = {
         "type_map": type_map,
-        "descriptor": {
-            "type": "se_e2_r" if radial else ("se_e3" if three_body else "se_e2_a"),
-            "sel": sel, "rcut": float(d["rcut"]),
-            "rcut_smth": float(d["rcut_smth"]), "neuron": list(d["neuron"]),
-            "resnet_dt": bool(d["resnet_dt"]),
-            "exclude_types": [list(p) for p in d.get("exclude_types", [])],
-            "set_davg_zero": bool(d.get("set_davg_zero", False)),
-            "activation_function": d.get("activation_function", "tanh"),
-            "trainable": bool(d.get("trainable", True)),
-        },
+        "descriptor": dconfig,
         "fitting_net": {
             "type": "ener", "neuron": list(fit["neuron"]), "resnet_dt": bool(fit["resnet_dt"]),
             "activation_function": fit.get("activation_function", "tanh"),
@@ -202,28 +345,16 @@ def read_dp(path):
             else bool(trainable_fit),
         },
     }
-    if not three_body:
-        config["descriptor"]["type_one_side"] = bool(d["type_one_side"])
-    if not radial and not three_body:
-        config["descriptor"]["axis_neuron"] = int(d["axis_neuron"])
-    weights = {
-        "davg": np.asarray(d["@variables"]["davg"], np.float64).reshape(ntypes, nnei, ncol),
-        "dstd": np.asarray(d["@variables"]["dstd"], np.float64).reshape(ntypes, nnei, ncol),
-        "embeddings": embeddings, "fitting": fitting, "bias_atom_e": bias,
-    }
+    if te_config is not None:
+        config["type_embedding"] = te_config
+    weights.update(fitting=fitting, bias_atom_e=bias)
     return config, weights
 
 
-def write_dp(model, path, model_def_script=None):
-    """Write an ``EnergyModel`` as a DeePMD-kit ``.dp`` file."""
-    from dpkeras.model.weights import get_weights
-
-    if model.descriptor.descriptor_type not in ("se_e2_a", "se_e2_r", "se_e3"):
-        raise DPKerasError(f"{path}: writing a {model.descriptor.descriptor_type} model as .dp is "
-                           "not supported yet; save it as .keras or a SavedModel directory")
-    w = get_weights(model)
-    d, f = model.descriptor, model.fitting
-    ntypes = model.get_ntypes()
+# --- writing descriptors ---------------------------------------------------------------------
+def _se_dict(d, w, ntypes, tmap):
+    """The DeePMD-kit dict of an ``se_e2_a``/``se_e2_r``/``se_e3`` descriptor ``d`` with weights
+    ``w`` (``davg``, ``dstd``, ``embeddings``)."""
     three_body = d.descriptor_type == "se_e3"
     nd = 1 if d.type_one_side and not three_body else 2
     networks = [None] * (ntypes ** nd)
@@ -239,7 +370,6 @@ def write_dp(model, path, model_def_script=None):
                         "idt": [None if a is None else np.zeros_like(a) for a in ref["idt"]]}
                 networks[idx] = _embedding_net(zero, d.neuron, d.activation_function,
                                                d.resnet_dt)
-    tmap = model.get_type_map()
     descriptor = {
         "@class": "Descriptor", "@version": 2,
         "type": {"se_e2_a": "se_e2_a", "se_e2_r": "se_r", "se_e3": "se_e3"}[d.descriptor_type],
@@ -260,18 +390,131 @@ def write_dp(model, path, model_def_script=None):
         descriptor["axis_neuron"] = d.axis_neuron
     if three_body:   # DeePMD-kit's se_e3 takes neither key
         del descriptor["type_one_side"], descriptor["spin"]
+    return descriptor
+
+
+def _collection(net):
+    return {"@class": "NetworkCollection", "@version": 1, "ndim": 0, "ntypes": None,
+            "network_type": "embedding_network", "networks": [net]}
+
+
+def _dpa1_dict(d, w, ntypes, tmap, path):
+    """The DeePMD-kit ``dpa1`` dict of an ``se_atten`` descriptor, as DeePMD-kit's TF backend
+    serializes it (so that ``dp convert-backend`` rebuilds the same TF graph)."""
+    if d.smooth_type_embedding:
+        raise DPKerasError(f"{path}: a {d.descriptor_type} model with smooth_type_embedding "
+                           "cannot be written as .dp: DeePMD-kit's own TF backend cannot "
+                           "serialize it either (its smooth variant differs from the other "
+                           "backends); save it as .keras or a SavedModel directory")
+    strip = d.tebd_input_mode == "strip"
+    if strip and d.type_one_side:
+        raise DPKerasError(f"{path}: se_atten with tebd_input_mode 'strip' and type_one_side = "
+                           "true cannot be written as .dp (DeePMD-kit's TF backend cannot "
+                           "serialize it either); set type_one_side to false or save as .keras")
+    te = d.type_embedding_config
+    if len(te["neuron"]) != 1:
+        raise DPKerasError(f"{path}: a type embedding with {len(te['neuron'])} layers cannot be "
+                           "written as .dp (DeePMD-kit's TF backend serializes only one layer); "
+                           "save it as .keras or a SavedModel directory")
+    tebd = d.tebd_dim
+    in_dim = 1 if strip else 1 + tebd * (1 if d.type_one_side else 2)
+    emb = _collection(_embedding_net(w["embeddings"][()], d.neuron, d.activation_function,
+                                     d.resnet_dt, in_dim))
+    emb["ntypes"] = ntypes
+    common = {"nnei": d.nnei, "embed_dim": d.neuron[-1], "hidden_dim": d.attn,
+              "dotr": d.attn_dotr, "do_mask": d.attn_mask, "scaling_factor": 1.0,
+              "normalize": True, "temperature": None, "precision": "float64"}
+    layers = []
+    for a in w["attention"]:
+        in_proj = _layer(np.concatenate([a["wq"], a["wk"], a["wv"]], axis=1),
+                         np.concatenate([a["bq"], a["bk"], a["bv"]]), None, "none", False)
+        out_proj = _layer(a["wo"], a["bo"], None, "none", False)
+        layers.append(dict(common, attention_layer=dict(
+            common, in_proj=in_proj, out_proj=out_proj, bias=True, smooth=False, num_heads=1),
+            attn_layer_norm={"@class": "LayerNorm", "@version": 1, "eps": d.ln_eps,
+                             "trainable": d.trainable_ln, "precision": "float64",
+                             "@variables": {"w": a["gamma"], "b": a["beta"]}},
+            trainable_ln=d.trainable_ln, ln_eps=d.ln_eps))
+    attention = {"@class": "NeighborGatedAttention", "@version": 1, "scaling_factor": 1.0,
+                 "normalize": True, "temperature": None, "layer_num": d.attn_layer,
+                 "nnei": d.nnei, "embed_dim": d.neuron[-1], "hidden_dim": d.attn,
+                 "dotr": d.attn_dotr, "do_mask": d.attn_mask, "trainable_ln": d.trainable_ln,
+                 "ln_eps": d.ln_eps, "precision": "float64", "attention_layers": layers}
+    te_act = te["activation_function"]
+    te_net = _embedding_net(w["type_embedding"], te["neuron"], te_act, te["resnet_dt"], ntypes)
+    type_embedding = {"@class": "TypeEmbedNet", "@version": 2, "ntypes": ntypes,
+                      "neuron": list(te["neuron"]), "resnet_dt": te["resnet_dt"],
+                      "precision": "float64", "activation_function": te_act,
+                      "trainable": d.type_embed.trainable, "padding": True,
+                      "use_econf_tebd": False, "use_tebd_bias": te["use_tebd_bias"],
+                      "type_map": tmap, "embedding": te_net}
+    out = {
+        "@class": "Descriptor", "type": "dpa1", "@version": 2, "rcut": d.rcut,
+        "rcut_smth": d.rcut_smth, "sel": [d.nnei], "ntypes": ntypes, "neuron": d.neuron,
+        "axis_neuron": d.axis_neuron, "set_davg_zero": d.set_davg_zero, "attn": d.attn,
+        "attn_layer": d.attn_layer, "attn_dotr": d.attn_dotr, "attn_mask": d.attn_mask,
+        "activation_function": d.activation_function, "resnet_dt": d.resnet_dt,
+        "smooth_type_embedding": False, "tebd_input_mode": d.tebd_input_mode,
+        "trainable_ln": d.trainable_ln, "ln_eps": d.ln_eps, "precision": "float64",
+        "embeddings": emb, "attention_layers": attention,
+        "env_mat": {"rcut": d.rcut, "rcut_smth": d.rcut_smth, "protection": 0.0,
+                    "use_exp_switch": False},
+        "exclude_types": [list(p) for p in d.exclude_types], "env_protection": 0.0,
+        "@variables": {"davg": w["davg"], "dstd": w["dstd"]}, "type_map": tmap,
+        "trainable": d.trainable, "type_one_side": d.type_one_side, "spin": None,
+        "type_embedding": type_embedding, "use_tebd_bias": te["use_tebd_bias"],
+        "tebd_dim": tebd,
+    }
+    if strip:
+        out["embeddings_strip"] = _collection(_embedding_net(
+            w["embedding_strip"], d.neuron, d.activation_function, d.resnet_dt, 2 * tebd))
+        out["embeddings_strip"]["ntypes"] = ntypes
+    out.update(scaling_factor=1.0, normalize=True, temperature=None, concat_output_tebd=True,
+               use_econf_tebd=False)
+    return out
+
+
+def write_dp(model, path, model_def_script=None):
+    """Write an ``EnergyModel`` as a DeePMD-kit ``.dp`` file."""
+    from dpkeras.model.weights import get_weights
+
+    d, f = model.descriptor, model.fitting
+    kind = d.descriptor_type
+    if kind not in ("se_e2_a", "se_e2_r", "se_e3", "se_atten", "se_atten_v2", "hybrid"):
+        raise DPKerasError(f"{path}: writing a {kind} model as .dp is not supported yet; save "
+                           "it as .keras or a SavedModel directory")
+    if getattr(f, "fitting_type", "ener") != "ener":
+        raise DPKerasError(f"{path}: writing a {f.fitting_type} model as .dp is not supported "
+                           "yet; save it as .keras or a SavedModel directory")
+    if getattr(f, "numb_fparam", 0) or getattr(f, "numb_aparam", 0):
+        raise DPKerasError(f"{path}: writing a model with numb_fparam/numb_aparam as .dp is not "
+                           "supported yet; save it as .keras or a SavedModel directory")
+    w = get_weights(model)
+    ntypes = model.get_ntypes()
+    tmap = model.get_type_map()
+    if kind in ("se_atten", "se_atten_v2"):
+        descriptor = _dpa1_dict(d, w, ntypes, tmap, path)
+    elif kind == "hybrid":
+        descriptor = {"@class": "Descriptor", "type": "hybrid", "@version": 1,
+                      # as DeePMD-kit's TF backend: the members carry no type_map
+                      "list": [_se_dict(sub, ws, ntypes, None)
+                               for sub, ws in zip(d.descriptors, w["hybrid"])]}
+    else:
+        descriptor = _se_dict(d, w, ntypes, tmap)
+    mixed = bool(f.tebd_dim)
+    in_dim = f.dim_descrpt + f.tebd_dim
+    nets = [_fitting_net(net, in_dim, f.neuron, f.activation_function, f.resnet_dt)
+            for net in w["fitting"]]
     fitting = {
         "@class": "Fitting", "type": "ener", "@version": 4, "var_name": "energy",
-        "ntypes": ntypes, "dim_descrpt": f.dim_descrpt, "mixed_types": False, "dim_out": 1,
+        "ntypes": ntypes, "dim_descrpt": in_dim, "mixed_types": mixed, "dim_out": 1,
         "neuron": f.neuron, "resnet_dt": f.resnet_dt, "numb_fparam": 0, "numb_aparam": 0,
         "dim_case_embd": 0, "default_fparam": None, "rcond": None, "tot_ener_zero": False,
         "trainable": [bool(f.trainable)] * (len(f.neuron) + 1), "atom_ener": [],
         "activation_function": f.activation_function, "precision": "float64",
         "layer_name": None, "use_aparam_as_mask": False, "spin": None, "exclude_types": [],
-        "nets": {"@class": "NetworkCollection", "@version": 1, "ndim": 1, "ntypes": ntypes,
-                 "network_type": "fitting_network",
-                 "networks": [_fitting_net(net, f.dim_descrpt, f.neuron, f.activation_function,
-                                           f.resnet_dt) for net in w["fitting"]]},
+        "nets": {"@class": "NetworkCollection", "@version": 1, "ndim": 0 if mixed else 1,
+                 "ntypes": ntypes, "network_type": "fitting_network", "networks": nets},
         "@variables": {"bias_atom_e": w["bias_atom_e"].reshape(ntypes, 1), "fparam_avg": None,
                        "fparam_inv_std": None, "aparam_avg": None, "aparam_inv_std": None,
                        "case_embd": None},
