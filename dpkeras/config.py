@@ -105,13 +105,34 @@ FITTING_ENER = {
     "rcond": None,
     "seed": None,
     "atom_ener": Unsupported([]),
-    "numb_fparam": Unsupported(0),
-    "numb_aparam": Unsupported(0),
+    "numb_fparam": 0,
+    "numb_aparam": 0,
     "default_fparam": Unsupported(None),
     "dim_case_embd": Unsupported(0),
     "use_aparam_as_mask": Unsupported(False),
     "layer_name": Unsupported(None, "is a multi-task feature, not implemented yet"),
 }
+
+FITTING_DIPOLE = {
+    "type": "dipole",
+    "neuron": [120, 120, 120],
+    "activation_function": "tanh",
+    "resnet_dt": True,
+    "precision": "default",
+    "sel_type": None,
+    "seed": None,
+    "numb_fparam": Unsupported(0, "is not supported by DeePMD-kit's TF tensor fittings either"),
+    "numb_aparam": Unsupported(0, "is not supported by DeePMD-kit's TF tensor fittings either"),
+    "default_fparam": Unsupported(None),
+    "dim_case_embd": Unsupported(0),
+}
+
+FITTING_POLAR = dict(FITTING_DIPOLE, type="polar", fit_diag=True, scale=1.0, shift_diag=True)
+
+# DeePMD-kit's older spellings of sel_type
+FITTING_ALIASES = {"dipole": {"dipole_type": "sel_type", "n_neuron": "neuron"},
+                   "polar": {"pol_type": "sel_type", "n_neuron": "neuron"},
+                   "ener": {"n_neuron": "neuron"}}
 
 MODEL = {
     "type_map": REQUIRED,
@@ -155,6 +176,13 @@ LEARNING_RATE_EXP = {
     "warmup_start_factor": Unsupported(0.0),
     "scale_by_worker": "linear",
     "smooth": Unsupported(False),
+}
+
+LOSS_TENSOR = {
+    "type": "tensor",
+    "pref": REQUIRED,
+    "pref_atomic": REQUIRED,
+    "enable_atomic_weight": Unsupported(False),
 }
 
 LOSS_ENER = {
@@ -259,9 +287,9 @@ DESCRIPTOR_SCHEMAS = {"se_e2_a": DESCRIPTOR_SE_E2_A, "se_a": DESCRIPTOR_SE_E2_A,
 # the name each alias is stored under
 CANONICAL = {"se_a": "se_e2_a", "se_r": "se_e2_r", "se_t": "se_e3", "se_a_3be": "se_e3",
              "dpa1": "se_atten"}
-FITTING_SCHEMAS = {"ener": FITTING_ENER}
+FITTING_SCHEMAS = {"ener": FITTING_ENER, "dipole": FITTING_DIPOLE, "polar": FITTING_POLAR}
 LR_SCHEMAS = {"exp": LEARNING_RATE_EXP}
-LOSS_SCHEMAS = {"ener": LOSS_ENER}
+LOSS_SCHEMAS = {"ener": LOSS_ENER, "tensor": LOSS_TENSOR}
 # the descriptors built on a type embedding (model.type_embedding applies to them)
 ATTENTION_DESCRIPTORS = ("se_atten", "se_atten_v2")
 # descriptor kinds DeePMD-kit has that dpkeras does not implement yet
@@ -441,11 +469,47 @@ def normalize_model(model):
         m["type_embedding"] = _apply_schema(m["type_embedding"], TYPE_EMBEDDING,
                                             "model.type_embedding")
         _check_precision(m["type_embedding"], "model.type_embedding")
-    m["fitting_net"] = _typed_section(m["fitting_net"], FITTING_SCHEMAS, "model.fitting_net",
+    fit = m["fitting_net"]
+    if isinstance(fit, dict):
+        aliases = FITTING_ALIASES.get(fit.get("type", "ener"), {})
+        fit = {aliases.get(k, k): v for k, v in fit.items()}
+    m["fitting_net"] = _typed_section(fit, FITTING_SCHEMAS, "model.fitting_net",
                                       "ener", "fitting_net")
     _check_precision(m["fitting_net"], "model.fitting_net")
-    _check_trainable(m["fitting_net"], len(m["fitting_net"]["neuron"]) + 1, "model.fitting_net")
+    if "trainable" in m["fitting_net"]:
+        _check_trainable(m["fitting_net"], len(m["fitting_net"]["neuron"]) + 1,
+                         "model.fitting_net")
+    if m["fitting_net"]["type"] in ("dipole", "polar"):
+        _check_tensor_fitting(m["fitting_net"], m["descriptor"], len(tm))
     return m
+
+
+def _check_tensor_fitting(f, d, ntypes):
+    """``dipole``/``polar``: se_e2_a descriptor, ``sel_type`` (int, list or None = all types)
+    and ``scale`` (float or one per type) normalized to lists."""
+    path = "model.fitting_net"
+    if d["type"] != "se_e2_a":
+        _fail(f"{path}.type", f"the {f['type']} fitting is implemented for the se_e2_a "
+              f"descriptor only (it needs its rotation matrix), not {d['type']!r}")
+    sel = f["sel_type"]
+    if sel is None:
+        sel = list(range(ntypes))
+    elif isinstance(sel, int) and not isinstance(sel, bool):
+        sel = [sel]
+    if not isinstance(sel, list) or not sel or not all(
+            isinstance(t, int) and 0 <= t < ntypes for t in sel):
+        _fail(f"{path}.sel_type", f"expected type indices < {ntypes} (an int or a list), got "
+              f"{json.dumps(f['sel_type'])}")
+    f["sel_type"] = sorted(set(sel))
+    if "scale" in f:
+        sc = f["scale"]
+        if isinstance(sc, (int, float)) and not isinstance(sc, bool):
+            sc = [float(sc)] * ntypes
+        if not isinstance(sc, list) or len(sc) != ntypes or not all(
+                isinstance(x, (int, float)) for x in sc):
+            _fail(f"{path}.scale", f"expected a number or a list of {ntypes} numbers (one per "
+                  f"type), got {json.dumps(f['scale'])}")
+        f["scale"] = [float(x) for x in sc]
 
 
 def _normalize_data(d, schema, path):
@@ -469,7 +533,20 @@ def normalize(config):
     out = {"model": normalize_model(top["model"])}
     out["learning_rate"] = _typed_section(top["learning_rate"], LR_SCHEMAS, "learning_rate",
                                           "exp", "learning_rate")
-    out["loss"] = _typed_section(top["loss"], LOSS_SCHEMAS, "loss", "ener", "loss")
+    tensor = out["model"]["fitting_net"]["type"] in ("dipole", "polar")
+    out["loss"] = _typed_section(top["loss"], LOSS_SCHEMAS, "loss",
+                                 "tensor" if tensor else "ener", "loss")
+    if tensor != (out["loss"]["type"] == "tensor"):
+        _fail("loss.type", f"loss {out['loss']['type']!r} does not fit the "
+              f"{out['model']['fitting_net']['type']!r} fitting (use 'tensor' for dipole/polar, "
+              "'ener' for ener)")
+    if out["loss"]["type"] == "tensor":
+        for key in ("pref", "pref_atomic"):
+            v = out["loss"][key]
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+                _fail(f"loss.{key}", f"expected a non-negative number, got {json.dumps(v)}")
+        if out["loss"]["pref"] == 0 and out["loss"]["pref_atomic"] == 0:
+            _fail("loss.pref", "pref and pref_atomic are both 0; give one a positive weight")
     t = _apply_schema(top["training"], TRAINING, "training")
     t["training_data"] = _normalize_data(t["training_data"], DATA, "training.training_data")
     if t["validation_data"] is not None:

@@ -17,7 +17,13 @@ import tensorflow as tf
 
 
 def smooth_switch(r, rcut_smth, rcut):
-    """DeePMD-kit's C2-smooth switching function ``s(r)`` (see module docstring)."""
+    """DeePMD-kit's C2-smooth switching function ``s(r)`` (see module docstring).
+
+    ``rcut_smth`` and ``rcut`` are rounded to float32 first: DeePMD-kit's environment-matrix ops
+    take them as ``float`` attributes (a cut-off like 3.8 differs from its float32 value by 5e-8,
+    which moves every switched neighbor's row by ~1e-8 relative).
+    """
+    rcut_smth, rcut = float(np.float32(rcut_smth)), float(np.float32(rcut))
     u = (r - rcut_smth) / (rcut - rcut_smth)
     mid = u * u * u * (-6.0 * u * u + 15.0 * u - 10.0) + 1.0
     return tf.where(r < rcut_smth, tf.ones_like(r), tf.where(r < rcut, mid, tf.zeros_like(r)))

@@ -1,11 +1,13 @@
-"""``DeepPot``: DeePMD-kit's inference API on any model dpkeras can load.
+"""DeePMD-kit's inference API on any model dpkeras can load: ``DeepPot`` (energy models),
+``DeepDipole`` and ``DeepPolar`` (tensor models).
 
 Example::
 
-    from dpkeras.infer import DeepPot
+    from dpkeras.infer import DeepPot, DeepDipole
     dp = DeepPot("frozen_model.pb")            # or a SavedModel dir, .keras, .dp, run dir
     e, f, v = dp.eval(coords, cells, atom_types)
     e, f, v, ae, av = dp.eval(coords, None, atom_types, atomic=True)   # no PBC
+    dipole = DeepDipole("dipole.pb").eval(coords, cells, atom_types)  # [nf, 3]
 """
 
 import numpy as np
@@ -15,23 +17,33 @@ from dpkeras.model.load import load_model
 from dpkeras.serving import SortedEvaluator, make_serving_fn
 
 
-class DeepPot:
-    """A loaded energy model. ``path``: any format accepted by :func:`dpkeras.model.load.load_model`."""
+class _DeepEval:
+    """What every inference class shares: loading, getters, input checks and the evaluation
+    through :mod:`dpkeras.serving` (one compiled function per composition)."""
+
+    model_kinds = ()
 
     def __init__(self, path):
         self.path = path
-        self.model, self.kind = load_model(path)
-        self._serve = make_serving_fn(self.model)
-        self._sorted = SortedEvaluator(self.model)
+        model, self.kind = load_model(path)
+        self._set_model(model)
 
     @classmethod
     def from_model(cls, model, name="model"):
-        """A ``DeepPot`` around an already loaded ``EnergyModel`` (e.g. ``dpkeras.zoo.load``)."""
+        """An instance around an already loaded model (e.g. ``dpkeras.zoo.load``)."""
         self = cls.__new__(cls)
-        self.path, self.model, self.kind = name, model, "model"
+        self.path, self.kind = name, "model"
+        self._set_model(model)
+        return self
+
+    def _set_model(self, model):
+        kind = _model_kind(model)
+        if kind not in self.model_kinds:
+            raise DPKerasError(f"{self.path}: a {kind} model; load it with "
+                               f"{_CLASS_OF[kind]}, not {type(self).__name__}")
+        self.model = model
         self._serve = make_serving_fn(model)
         self._sorted = SortedEvaluator(model)
-        return self
 
     def get_type_map(self):
         return self.model.get_type_map()
@@ -45,18 +57,10 @@ class DeepPot:
     def get_sel(self):
         return self.model.get_sel()
 
-    def eval(self, coords, cells, atom_types, atomic=False):
-        """Evaluate energies, forces and virials.
+    def _run(self, coords, cells, atom_types, atomic, extra=None):
+        """Checked inputs -> the model's output dict (numpy, caller's atom order).
 
-        Args:
-          coords: ``[nframes, natoms * 3]`` (or ``[nframes, natoms, 3]``), Angstrom.
-          cells: ``[nframes, 9]`` cell vectors as rows, or ``None`` for no PBC.
-          atom_types: ``[natoms]`` (or ``[nframes, natoms]``) in the model's type indices.
-          atomic: also return atomic energies and virials.
-
-        Returns ``energy [nf, 1]``, ``force [nf, natoms, 3]``, ``virial [nf, 9]`` and, with
-        ``atomic``, ``atom_energy [nf, natoms, 1]`` and ``atom_virial [nf, natoms, 9]``.
-        """
+        ``extra``: ``{"fparam": [nf, nfp] or [nfp], "aparam": [nf, nat * nap] or ...}``."""
         atype = np.asarray(atom_types, dtype=np.int32)
         natoms = atype.shape[-1]
         coord = np.asarray(coords, dtype=np.float64)
@@ -80,11 +84,107 @@ class DeepPot:
             if box.size != nf * 9:
                 raise DPKerasError(f"cells has {box.size} values, expected nframes*9 = {nf * 9}")
             box = box.reshape(nf, 3, 3)
+        extra = extra or {}
         if np.all(atype == atype[:1]):   # one composition for all frames: the compiled path
-            out = self._sorted(coord, atype[0], box, cells is not None, atomic)
-        else:
-            out = {k: v.numpy() for k, v in self._serve(coord, atype, box).items()}
+            return self._sorted(coord, atype[0], box, cells is not None, atomic, extra)
+        if extra:   # frame by frame, each its own composition
+            outs = [self._sorted(coord[i:i + 1], atype[i], box[i:i + 1], cells is not None,
+                                 atomic, {k: v[i:i + 1] for k, v in extra.items()})
+                    for i in range(nf)]
+            return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+        return {k: v.numpy() for k, v in self._serve(coord, atype, box).items()}
+
+
+class DeepPot(_DeepEval):
+    """A loaded energy model. ``path``: any format accepted by :func:`dpkeras.model.load.load_model`."""
+
+    model_kinds = ("ener",)
+
+    def get_dim_fparam(self):
+        return self.model.fitting.numb_fparam
+
+    def get_dim_aparam(self):
+        return self.model.fitting.numb_aparam
+
+    def eval(self, coords, cells, atom_types, atomic=False, fparam=None, aparam=None):
+        """Evaluate energies, forces and virials.
+
+        Args:
+          coords: ``[nframes, natoms * 3]`` (or ``[nframes, natoms, 3]``), Angstrom.
+          cells: ``[nframes, 9]`` cell vectors as rows, or ``None`` for no PBC.
+          atom_types: ``[natoms]`` (or ``[nframes, natoms]``) in the model's type indices.
+          atomic: also return atomic energies and virials.
+          fparam: frame parameters ``[nframes, numb_fparam]`` (or ``[numb_fparam]`` for all
+            frames), for a model with ``numb_fparam > 0``.
+          aparam: atomic parameters ``[nframes, natoms * numb_aparam]`` (or
+            ``[natoms * numb_aparam]`` for all frames), for a model with ``numb_aparam > 0``.
+
+        Returns ``energy [nf, 1]``, ``force [nf, natoms, 3]``, ``virial [nf, 9]`` and, with
+        ``atomic``, ``atom_energy [nf, natoms, 1]`` and ``atom_virial [nf, natoms, 9]``.
+        """
+        natoms = np.asarray(atom_types).shape[-1]
+        nf = np.asarray(coords).size // (3 * natoms) if natoms else 0
+        extra = {}
+        for name, value, dim, width in (
+                ("fparam", fparam, self.get_dim_fparam(), self.get_dim_fparam()),
+                ("aparam", aparam, self.get_dim_aparam(), natoms * self.get_dim_aparam())):
+            if dim == 0:
+                if value is not None:
+                    raise DPKerasError(f"{name} given but the model takes none "
+                                       f"(numb_{name} = 0)")
+                continue
+            if value is None:
+                raise DPKerasError(f"the model needs {name} (numb_{name} = {dim}); pass "
+                                   f"{name}= to eval")
+            v = np.asarray(value, np.float64)
+            if v.size == width:
+                v = np.tile(v.reshape(1, width), (nf, 1))
+            if v.size != nf * width:
+                raise DPKerasError(f"{name} has {v.size} values, expected nframes*{width} = "
+                                   f"{nf * width}")
+            extra[name] = v.reshape(nf, natoms, dim) if name == "aparam" else v.reshape(nf, dim)
+        out = self._run(coords, cells, atom_types, atomic, extra)
         res = (out["energy"], out["force"], out["virial"])
         if atomic:
             res += (out["atom_energy"][..., None], out["atom_virial"])
         return res
+
+
+class DeepTensor(_DeepEval):
+    """A loaded ``dipole``/``polar`` model (DeePMD-kit's ``DeepTensor``)."""
+
+    model_kinds = ("dipole", "polar")
+
+    def get_sel_type(self):
+        """The atom types that carry a tensor."""
+        return self.model.get_sel_type()
+
+    def get_output_dim(self):
+        return self.model.fitting.tensor_size
+
+    def eval(self, coords, cells, atom_types, atomic=False):
+        """The frame tensor ``[nf, size]`` or, with ``atomic``, the atomic tensors
+        ``[nf, natoms, size]`` (zeros on atoms whose type is not in ``sel_type``), as DeePMD-kit's
+        ``DeepDipole``/``DeepPolar`` return them (``size`` 3 or 9). Arguments as
+        :meth:`DeepPot.eval`."""
+        out = self._run(coords, cells, atom_types, atomic)
+        return out["atom_tensor"] if atomic else out["tensor"]
+
+
+class DeepDipole(DeepTensor):
+    """A loaded dipole model; ``eval`` gives dipoles ``[nf, 3]`` / ``[nf, natoms, 3]``."""
+
+    model_kinds = ("dipole",)
+
+
+class DeepPolar(DeepTensor):
+    """A loaded polarizability model; ``eval`` gives ``[nf, 9]`` / ``[nf, natoms, 9]``."""
+
+    model_kinds = ("polar",)
+
+
+_CLASS_OF = {"ener": "DeepPot", "dipole": "DeepDipole", "polar": "DeepPolar"}
+
+
+def _model_kind(model):
+    return model.fitting.fitting_type

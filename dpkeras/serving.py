@@ -41,11 +41,12 @@ def _check_types(atype, ntypes):
         return tf.identity(atype)
 
 
-def _evaluate(model, coord, atype, box, rcut, sel, mixed):
+def _evaluate(model, coord, atype, box, rcut, sel, mixed, extra=None):
+    """``extra``: further model inputs (``fparam [nf, nfp]``, ``aparam [nf, nat, nap]``)."""
     pbc = tf.reduce_any(tf.not_equal(box, 0.0))
     nlist, shift, _ = batch_neighbor_list(coord, atype, box, pbc, rcut, sel, mixed)
-    out = model({"coord": coord, "box": box, "atype": atype, "nlist": nlist, "shift": shift})
-    return {k: out[k] for k in OUTPUT_KEYS}
+    out = model(dict(extra or {}, coord=coord, box=box, atype=atype, nlist=nlist, shift=shift))
+    return {k: out[k] for k in getattr(model, "output_keys", OUTPUT_KEYS)}
 
 
 def _check_inputs(coord, atype, box, ntypes):
@@ -126,10 +127,12 @@ class SortedEvaluator:
             reduce_retracing=True)
         self._cache = {}
 
-    def __call__(self, coord, atype, box, pbc, atomic=True):
-        """``coord [nf, nat, 3]``, ``atype [nat]`` (shared by all frames), ``box [nf, 3, 3]``.
+    def __call__(self, coord, atype, box, pbc, atomic=True, extra=None):
+        """``coord [nf, nat, 3]``, ``atype [nat]`` (shared by all frames), ``box [nf, 3, 3]``;
+        ``extra``: further inputs (``fparam [nf, nfp]``, ``aparam [nf, nat, nap]``).
 
-        Without ``atomic`` only energy, force and virial are computed."""
+        Without ``atomic`` only energy, force and virial are computed (a tensor model always
+        gives its frame and atomic tensors)."""
         order = np.argsort(atype, kind="stable")
         inverse = np.argsort(order)
         st = np.asarray(atype)[order]
@@ -138,17 +141,20 @@ class SortedEvaluator:
         types = np.tile(st[None], (nf, 1)).astype(np.int32)
         nlist, shift = self._nlist(sc, types, box, tf.constant(pbc))
         counts = tuple(np.bincount(st, minlength=self.model.get_ntypes()).tolist())
-        keys = OUTPUT_KEYS if atomic else OUTPUT_KEYS[:3]
+        keys = getattr(self.model, "output_keys", OUTPUT_KEYS)
+        if not atomic and keys == OUTPUT_KEYS:
+            keys = OUTPUT_KEYS[:3]
+        extra = {k: (v[:, order] if k == "aparam" else v) for k, v in (extra or {}).items()}
         if (counts, keys) not in self._cache:
             model = self.model
             self._cache[counts, keys] = tf.function(
-                lambda c, t, b, n, s: {k: v for k, v in model(
-                    {"coord": c, "box": b, "atype": t, "nlist": n, "shift": s},
+                lambda c, t, b, n, s, x: {k: v for k, v in model(
+                    dict(x, coord=c, box=b, atype=t, nlist=n, shift=s),
                     type_counts=counts).items() if k in keys},
                 jit_compile=self.jit_compile, reduce_retracing=True)
-        out = self._cache[counts, keys](sc, types, box, nlist, shift)
+        out = self._cache[counts, keys](sc, types, box, nlist, shift, extra)
         res = {k: v.numpy() for k, v in out.items()}
-        for k in ("force", "atom_energy", "atom_virial"):
+        for k in getattr(self.model, "atomic_keys", ("force", "atom_energy", "atom_virial")):
             if k in res:
                 res[k] = res[k][:, inverse]
         return res

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from dpkeras.data.system import LABELS, DeepmdSystem
+from dpkeras.data.system import LABELS, DeepmdSystem, label_shape
 from dpkeras.errors import DPKerasError
 from dpkeras.nlist import build_neighbor_list
 
@@ -121,8 +121,7 @@ class DataSystems:
             "pbc": np.bool_(s.pbc),
         }
         for name in LABELS:
-            shape = {"energy": (nf,), "force": (nf, s.natoms, 3), "virial": (nf, 9),
-                     "atom_ener": (nf, s.natoms)}[name]
+            shape = label_shape(name, nf, s.natoms, 0)
             if name in s.labels:
                 out[name] = s.labels[name][frames]
                 out["find_" + name] = np.float64(1.0)
@@ -171,11 +170,14 @@ SIGNATURE = {
     "force": tf.TensorSpec([None, None, 3], tf.float64),
     "virial": tf.TensorSpec([None, 9], tf.float64),
     "atom_ener": tf.TensorSpec([None, None], tf.float64),
-    "find_energy": tf.TensorSpec([], tf.float64),
-    "find_force": tf.TensorSpec([], tf.float64),
-    "find_virial": tf.TensorSpec([], tf.float64),
-    "find_atom_ener": tf.TensorSpec([], tf.float64),
+    "dipole": tf.TensorSpec([None, 3], tf.float64),
+    "atomic_dipole": tf.TensorSpec([None, None, 3], tf.float64),
+    "polarizability": tf.TensorSpec([None, 9], tf.float64),
+    "atomic_polarizability": tf.TensorSpec([None, None, 9], tf.float64),
+    "fparam": tf.TensorSpec([None, None], tf.float64),
+    "aparam": tf.TensorSpec([None, None, None], tf.float64),
 }
+SIGNATURE.update({"find_" + name: tf.TensorSpec([], tf.float64) for name in LABELS})
 
 
 def batch_neighbor_list(coord, atype, box, pbc, rcut, sel, mixed_types=False):

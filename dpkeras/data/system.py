@@ -5,7 +5,11 @@ A system holds ``natoms`` atoms of fixed types and ``nframes`` frames:
 * ``type.raw`` (natoms ints) and optional ``type_map.raw`` (element names);
 * ``set.*/coord.npy [nf, natoms*3]`` Angstrom, ``box.npy [nf, 9]`` (cell vectors as rows),
   ``energy.npy [nf]`` eV, ``force.npy [nf, natoms*3]`` eV/A, ``virial.npy [nf, 9]`` eV,
-  ``atom_ener.npy [nf, natoms]`` eV;
+  ``atom_ener.npy [nf, natoms]`` eV; tensor labels ``dipole.npy [nf, 3]``,
+  ``atomic_dipole.npy [nf, natoms*3]``, ``polarizability.npy [nf, 9]``,
+  ``atomic_polarizability.npy [nf, natoms*9]`` (atomic labels for every atom, zeros on the atoms
+  of types outside ``sel_type``); frame / atomic parameters ``fparam.npy [nf, nfp]``,
+  ``aparam.npy [nf, natoms*nap]``;
 * a file ``nopbc`` marks a non-periodic system (``box.npy`` is then ignored).
 
 Types are remapped to the model's ``type_map`` by element name, and atoms are sorted by type
@@ -19,13 +23,31 @@ import numpy as np
 
 from dpkeras.errors import DPKerasError
 
-# label name -> per-frame width as a function of natoms
+# label name -> (per atom, components per frame or atom; None: any number)
 LABELS = {
-    "energy": lambda n: 1,
-    "force": lambda n: 3 * n,
-    "virial": lambda n: 9,
-    "atom_ener": lambda n: n,
+    "energy": (False, 1),
+    "force": (True, 3),
+    "virial": (False, 9),
+    "atom_ener": (True, 1),
+    "dipole": (False, 3),
+    "atomic_dipole": (True, 3),
+    "polarizability": (False, 9),
+    "atomic_polarizability": (True, 9),
+    "fparam": (False, None),
+    "aparam": (True, None),
 }
+
+
+def label_shape(name, nframes, natoms, size=None):
+    """Shape of a label in memory: ``energy [nf]``, ``atom_ener [nf, natoms]``, other atomic
+    labels ``[nf, natoms, size]``, frame labels ``[nf, size]`` (``size`` for fparam/aparam)."""
+    per_atom, k = LABELS[name]
+    k = size if k is None else k
+    if name == "energy":
+        return (nframes,)
+    if name == "atom_ener":
+        return (nframes, natoms)
+    return (nframes, natoms, k) if per_atom else (nframes, k)
 
 
 class _Dir:
@@ -125,10 +147,15 @@ class DeepmdSystem:
                 boxes.append(b.reshape(nf, 3, 3))
             else:
                 boxes.append(np.zeros((nf, 3, 3)))
-            for name, width in LABELS.items():
+            for name, (per_atom, k) in LABELS.items():
                 v = d.load(s, name)
                 if v is not None:
-                    self._check(v, width(self.natoms), f"{where}/{name}.npy", nf)
+                    if v.ndim == 1:
+                        v = v.reshape(-1, 1)
+                    n = self.natoms if per_atom else 1
+                    if k is None and v.ndim == 2:   # fparam / aparam: any number of components
+                        k = max(1, v.shape[1] // n)
+                    self._check(v, k * n, f"{where}/{name}.npy", nf)
                     labels[name].append(v.reshape(nf, -1))
                 elif labels[name]:
                     raise DPKerasError(f"{where}/{name}.npy is missing while other sets of "
@@ -146,12 +173,14 @@ class DeepmdSystem:
             if len(parts) != len(sets):
                 raise DPKerasError(f"{path}: {name}.npy is present in some sets only")
             v = np.concatenate(parts).astype(np.float64)
-            if name == "force":
-                v = v.reshape(self.nframes, self.natoms, 3)[:, self.sort_idx]
+            if len({p.shape[1] for p in parts}) != 1:
+                raise DPKerasError(f"{path}: {name}.npy has different widths in different sets")
+            if name == "energy":
+                v = v[:, 0]
             elif name == "atom_ener":
                 v = v[:, self.sort_idx]
-            elif name == "energy":
-                v = v[:, 0]
+            elif LABELS[name][0]:
+                v = v.reshape(self.nframes, self.natoms, -1)[:, self.sort_idx]
             self.labels[name] = v
         if self.pbc:
             vol = np.abs(np.linalg.det(self.box))

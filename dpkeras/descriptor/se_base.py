@@ -106,16 +106,21 @@ class DescrptSe(keras.layers.Layer):
         raise NotImplementedError
 
     def call(self, rij, mask, atype, type_counts=None):
+        return self._per_atom(rij, mask, atype, type_counts, self._atom_descriptor,
+                              self.get_dim_out())
+
+    def _per_atom(self, rij, mask, atype, type_counts, fn, dim):
+        """Apply ``fn(env [n, nnei, ncol], center_type, atype) -> [n, dim]`` to every atom, per
+        center-type block (or to all atoms at once with type_one_side): ``[nf, nloc, dim]``."""
         nf, nloc = tf.shape(atype)[0], tf.shape(atype)[1]
         env = self.env_mat(rij, mask, atype)                     # [nf, nloc, nnei, ncol]
         ncol = env.shape[-1]
         if self.type_one_side:
             flat = tf.reshape(env, [-1, self.nnei, ncol])
-            d = self._atom_descriptor(flat, None, tf.reshape(atype, [-1]))
-            return tf.reshape(d, [nf, nloc, self.get_dim_out()])
+            d = fn(flat, None, tf.reshape(atype, [-1]))
+            return tf.reshape(d, [nf, nloc, dim])
         split = TypeSplit(atype, self.ntypes, type_counts)
-        parts = [self._atom_descriptor(block, ti, None)
-                 for ti, block in enumerate(split.split(env))]
+        parts = [fn(block, ti, None) for ti, block in enumerate(split.split(env))]
         return split.merge(parts)
 
     def get_config(self):

@@ -32,6 +32,38 @@ class DescrptSeA(DescrptSe):
 
     def _atom_descriptor(self, env, center_type, atype):
         """``env [n, nnei, 4]`` -> ``[n, M1 * M2]``."""
+        return self._descriptor_of(self._t_matrix(env, center_type, atype))
+
+    def _descriptor_of(self, t):
+        """``T [n, 4, M1]`` -> ``D = T^T T[:, :M2]`` flattened, ``[n, M1 * M2]``."""
+        return tf.reshape(tf.einsum("nam,nak->nmk", t, t[:, :, : self.axis_neuron]),
+                          [-1, self.get_dim_out()])
+
+    def get_dim_rot_mat_1(self):
+        """``M1``: rows of the rotation matrix (DeePMD-kit's ``get_dim_rot_mat_1``)."""
+        return self.neuron[-1]
+
+    def call_with_rot_mat(self, rij, mask, atype, type_counts=None):
+        """Descriptor ``[nf, nloc, M1 * M2]`` and rotation matrix ``[nf, nloc, M1, 3]``.
+
+        The rotation matrix is DeePMD-kit's ``get_rot_mat``: the three Cartesian rows of ``T``,
+        transposed, ``R = T[:, 1:4, :]^T``; it rotates with the frame, so a fitting output
+        ``a [M1]`` gives the equivariant vector ``a R [3]`` (dipole) and ``A [M1, M1]`` the
+        tensor ``R^T A R [3, 3]`` (polarizability).
+        """
+        m1, dim = self.neuron[-1], self.get_dim_out()
+
+        def both(env, center_type, at):
+            t = self._t_matrix(env, center_type, at)
+            rot = tf.reshape(tf.transpose(t[:, 1:4, :], [0, 2, 1]), [-1, m1 * 3])
+            return tf.concat([self._descriptor_of(t), rot], axis=-1)
+
+        out = self._per_atom(rij, mask, atype, type_counts, both, dim + m1 * 3)
+        nf, nloc = tf.shape(atype)[0], tf.shape(atype)[1]
+        return out[..., :dim], tf.reshape(out[..., dim:], [nf, nloc, m1, 3])
+
+    def _t_matrix(self, env, center_type, atype):
+        """``env [n, nnei, 4]`` -> ``T = R~^T G / nnei``, ``[n, 4, M1]``."""
         t = None
         for tj, (lo, hi) in enumerate(self.offsets):
             if self.net(center_type, tj) is None:
@@ -44,9 +76,7 @@ class DescrptSeA(DescrptSe):
             t = tj_part if t is None else t + tj_part
         if t is None:
             t = tf.zeros([tf.shape(env)[0], 4, self.neuron[-1]], env.dtype)
-        t = t / float(self.nnei)
-        return tf.reshape(tf.einsum("nam,nak->nmk", t, t[:, :, : self.axis_neuron]),
-                          [-1, self.get_dim_out()])
+        return t / float(self.nnei)
 
     def get_config(self):
         cfg = super().get_config()

@@ -6,11 +6,18 @@ types, fed ``[D_i, e_{t_i}]`` (DeePMD-kit's TF ``mixed_types`` fitting):
 ``E_i = F([D_i, e_{t_i}]) + bias_atom_e[t_i]``.
 ``bias_atom_e`` is a non-trainable per-type weight set from data (:func:`dpkeras.stat.compute_energy_bias`)
 or taken from a pretrained model.
+With ``numb_fparam``/``numb_aparam`` > 0 the net input is extended by the normalized frame
+parameters ``(fparam - fparam_avg) * fparam_inv_std`` (the same for every atom of a frame) and
+atomic parameters ``(aparam - aparam_avg) * aparam_inv_std``, in that order after the descriptor
+(and the type embedding), as DeePMD-kit's TF ``EnerFitting``; the statistics are non-trainable
+weights set from data (:func:`param_stats`).
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 
+from dpkeras.errors import DPKerasError
 from dpkeras.network import FittingNet, child_seed
 from dpkeras.typesplit import TypeSplit
 
@@ -24,7 +31,7 @@ class EnerFitting(keras.layers.Layer):
 
     def __init__(self, ntypes, dim_descrpt, neuron=(120, 120, 120), resnet_dt=True,
                  activation_function="tanh", trainable=True, seed=None, precision="float64",
-                 tebd_dim=0, **kwargs):
+                 tebd_dim=0, numb_fparam=0, numb_aparam=0, **kwargs):
         kwargs.setdefault("dtype", "float64")
         super().__init__(trainable=trainable, **kwargs)
         self.ntypes, self.dim_descrpt = int(ntypes), int(dim_descrpt)
@@ -34,38 +41,88 @@ class EnerFitting(keras.layers.Layer):
         self.seed = seed
         self.precision = precision
         self.tebd_dim = int(tebd_dim)
+        self.numb_fparam, self.numb_aparam = int(numb_fparam), int(numb_aparam)
+        in_dim = self.dim_descrpt + self.numb_fparam + self.numb_aparam
         if self.tebd_dim:
-            self.nets = [FittingNet(self.dim_descrpt + self.tebd_dim, self.neuron, out_dim=1,
+            self.nets = [FittingNet(in_dim + self.tebd_dim, self.neuron, out_dim=1,
                                     out_bias=True, activation_function=activation_function,
                                     resnet_dt=resnet_dt, seed=child_seed(seed, 0),
                                     name="fitting_all")]
         else:
-            self.nets = [FittingNet(self.dim_descrpt, self.neuron, out_dim=1, out_bias=True,
+            self.nets = [FittingNet(in_dim, self.neuron, out_dim=1, out_bias=True,
                                     activation_function=activation_function,
                                     resnet_dt=resnet_dt, seed=child_seed(seed, t),
                                     name=f"fitting_type_{t}")
                          for t in range(self.ntypes)]
         self.bias_atom_e = self.add_weight(name="bias_atom_e", shape=(self.ntypes,),
                                            initializer="zeros", trainable=False)
+        self.fparam_avg = self.fparam_inv_std = self.aparam_avg = self.aparam_inv_std = None
+        for pname, dim in (("fparam", self.numb_fparam), ("aparam", self.numb_aparam)):
+            if dim:
+                setattr(self, f"{pname}_avg", self.add_weight(
+                    name=f"{pname}_avg", shape=(dim,), initializer="zeros", trainable=False))
+                setattr(self, f"{pname}_inv_std", self.add_weight(
+                    name=f"{pname}_inv_std", shape=(dim,), initializer="ones", trainable=False))
         self.built = True
 
     def get_dim_out(self):
         return 1
 
-    def call(self, descriptor, atype, type_counts=None, type_embedding=None):
-        """``type_embedding [nf, nloc, tebd_dim]``: required when ``tebd_dim > 0``."""
+    def _inputs(self, descriptor, type_embedding, fparam, aparam):
+        """``[nf, nloc, in_dim]``: descriptor, type embedding, normalized fparam and aparam."""
+        parts = [descriptor]
         if self.tebd_dim:
-            x = tf.concat([descriptor, type_embedding], axis=-1)
+            parts.append(type_embedding)
+        if self.numb_fparam:
+            f = (tf.reshape(tf.cast(fparam, descriptor.dtype), [-1, self.numb_fparam])
+                 - self.fparam_avg) * self.fparam_inv_std
+            parts.append(tf.broadcast_to(f[:, None, :], tf.concat(
+                [tf.shape(descriptor)[:2], [self.numb_fparam]], 0)))
+        if self.numb_aparam:
+            a = tf.reshape(tf.cast(aparam, descriptor.dtype),
+                           tf.concat([tf.shape(descriptor)[:2], [self.numb_aparam]], 0))
+            parts.append((a - self.aparam_avg) * self.aparam_inv_std)
+        return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
+
+    def call(self, descriptor, atype, type_counts=None, type_embedding=None, fparam=None,
+             aparam=None):
+        """``type_embedding [nf, nloc, tebd_dim]``: required when ``tebd_dim > 0``;
+        ``fparam [nf, numb_fparam]`` and ``aparam [nf, nloc, numb_aparam]``: required when
+        those are > 0."""
+        x = self._inputs(descriptor, type_embedding, fparam, aparam)
+        if self.tebd_dim:
             nf, nloc = tf.shape(atype)[0], tf.shape(atype)[1]
             out = tf.reshape(self.nets[0](tf.reshape(x, [-1, x.shape[-1]]))[:, 0], [nf, nloc])
             return out + tf.gather(self.bias_atom_e, atype)
         split = TypeSplit(atype, self.ntypes, type_counts)
-        outs = [self.nets[t](d)[:, 0] for t, d in enumerate(split.split(descriptor))]
+        outs = [self.nets[t](d)[:, 0] for t, d in enumerate(split.split(x))]
         return split.merge(outs) + tf.gather(self.bias_atom_e, atype)
 
     def get_config(self):
         cfg = super().get_config()
         cfg.update(ntypes=self.ntypes, dim_descrpt=self.dim_descrpt, neuron=self.neuron,
                    resnet_dt=self.resnet_dt, activation_function=self.activation_function,
-                   seed=self.seed, precision=self.precision, tebd_dim=self.tebd_dim)
+                   seed=self.seed, precision=self.precision, tebd_dim=self.tebd_dim,
+                   numb_fparam=self.numb_fparam,
+                   numb_aparam=self.numb_aparam)
         return cfg
+
+
+def param_stats(data, name, dim, nframes=None, protect=1e-2):
+    """DeePMD-kit's fparam/aparam statistics: ``(avg [dim], inv_std [dim])`` over the frames
+    (fparam) or atoms (aparam) of every system, a std below ``protect`` set to it.
+
+    ``data``: a :class:`dpkeras.data.pipeline.DataSystems`; ``nframes``: frames per system used
+    (``None``: all)."""
+    rows = []
+    for s in data.systems:
+        if name not in s.labels:
+            raise DPKerasError(f"{s.path}: {name}.npy is missing; the model has "
+                               f"numb_{name} = {dim}")
+        n = s.nframes if nframes is None else min(nframes, s.nframes)
+        rows.append(np.asarray(s.labels[name][:n]).reshape(-1, dim))
+    x = np.concatenate(rows)
+    avg = x.mean(axis=0)
+    std = np.sqrt(np.maximum((x * x).mean(axis=0) - avg * avg, 0.0))
+    std = np.where(std < protect, protect, std)
+    return avg, 1.0 / std

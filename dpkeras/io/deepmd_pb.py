@@ -97,6 +97,45 @@ def _fitting_weights(g, suffix, neuron, resnet_dt):
     return {"w": w, "b": b, "idt": idt, "w_out": w_out, "b_out": b_out}
 
 
+def read_model(path):
+    """Parse any frozen graph dpkeras reads: energy models (:func:`read_energy_model`) and
+    ``dipole``/``polar`` models (:func:`read_tensor_model`). Returns ``(model_config, weights)``."""
+    g = FrozenGraph(path)
+    ftype = g.training_script().get("model", {}).get("fitting_net", {}).get("type", "ener")
+    if ftype in ("dipole", "polar"):
+        return read_tensor_model(path, g)
+    return read_energy_model(path)
+
+
+def read_tensor_model(path, g=None):
+    """Parse an ``se_e2_a`` + ``dipole``/``polar`` frozen graph (DeePMD-kit's ``DipoleModel``/
+    ``PolarModel``): per-type fitting nets ``layer_k_type_t``/``final_layer_type_t`` for the
+    types of ``model_attr/sel_type`` and, for ``polar``, ``fitting_attr/t_constant_matrix``."""
+    g = g or FrozenGraph(path)
+    model = g.training_script().get("model", {})
+    dcfg, fcfg = model.get("descriptor", {}), model.get("fitting_net", {})
+    ftype = fcfg.get("type")
+    if dcfg.get("type") not in ("se_e2_a", "se_a"):
+        raise DPKerasError(f"{path}: a {ftype} model on the {dcfg.get('type')!r} descriptor is "
+                           "not supported yet (supported: se_e2_a)")
+    tmap = _type_map(g, path, model)
+    ntypes = len(tmap)
+    sel_type = g.consts.get("model_attr/sel_type")
+    sel_type = sorted(int(t) for t in (np.ravel(sel_type) if sel_type is not None else
+                                       (fcfg.get("sel_type") or range(ntypes))))
+    desc = _read_se_descriptor(g, dcfg, ntypes, "")
+    fneuron = fcfg.get("neuron", [120, 120, 120])
+    fresnet = fcfg.get("resnet_dt", True)
+    weights = dict(desc, fitting=[_fitting_weights(g, f"_type_{t}", fneuron, fresnet)
+                                  for t in sel_type])
+    if ftype == "polar":
+        weights["constant_matrix"] = np.asarray(
+            g.consts.get("fitting_attr/t_constant_matrix", np.zeros(ntypes)),
+            np.float64).reshape(ntypes)
+    fcfg = dict(fcfg, sel_type=sel_type)
+    return dict(model, type_map=tmap, fitting_net=fcfg), weights
+
+
 def read_energy_model(path):
     """Parse an ``se_e2_a``/``se_e2_r``/``se_e3``/``hybrid``/``se_atten``/``se_atten_v2`` +
     ``ener`` frozen graph.
@@ -139,7 +178,18 @@ def read_energy_model(path):
     bias = _bias_atom_e(g, ntypes)
     model = dict(model, type_map=tmap)
     weights = dict(desc, fitting=fitting, bias_atom_e=bias)
+    weights.update(_param_stats(g))
     return model, weights
+
+
+def _param_stats(g):
+    """fparam/aparam normalization (``fitting_attr/t_{f,a}param_{avg,istd}``), when present."""
+    out = {}
+    for p in ("fparam", "aparam"):
+        if f"fitting_attr/t_{p}_avg" in g.consts:
+            out[f"{p}_avg"] = g.consts[f"fitting_attr/t_{p}_avg"].reshape(-1)
+            out[f"{p}_inv_std"] = g.const(f"fitting_attr/t_{p}_istd").reshape(-1)
+    return out
 
 
 _SE_TYPES = ("se_e2_a", "se_a", "se_e2_r", "se_r", "se_e3", "se_t", "se_a_3be")

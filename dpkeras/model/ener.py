@@ -10,6 +10,8 @@ box         ``[nf, 3, 3]`` float64     cell vectors as rows (anything for no PBC
 atype       ``[nf, nloc]`` int32       atom types in the model's ``type_map``
 nlist       ``[nf, nloc, nnei]`` int32 neighbor list (:mod:`dpkeras.nlist`)
 shift       ``[nf, nloc, nnei, 3]``    integer cell shifts of the neighbors
+fparam      ``[nf, numb_fparam]``      frame parameters (only with ``numb_fparam``)
+aparam      ``[nf, nloc, numb_aparam]`` atomic parameters (only with ``numb_aparam``)
 ==========  =========================  ==============================================
 
 Outputs: ``energy [nf, 1]`` eV, ``atom_energy [nf, nloc]``, ``force [nf, nloc, 3]`` eV/A,
@@ -52,6 +54,9 @@ class EnergyModel(keras.Model):
       descriptor: descriptor config (``{"type": "se_e2_a", ...}``, validated keys only).
       fitting_net: fitting config (``{"type": "ener", ...}``).
     """
+
+    output_keys = ("energy", "force", "virial", "atom_energy", "atom_virial")
+    atomic_keys = ("force", "atom_energy", "atom_virial")
 
     def __init__(self, type_map, descriptor, fitting_net, type_embedding=None, **kwargs):
         kwargs.setdefault("dtype", "float64")
@@ -103,16 +108,20 @@ class EnergyModel(keras.Model):
         return out
 
     # --- forward ---------------------------------------------------------------------------
-    def atomic_energy(self, rij, mask, atype, type_counts=None, nlist=None):
+    def atomic_energy(self, rij, mask, atype, type_counts=None, nlist=None, fparam=None,
+                      aparam=None):
         """Atomic energies ``[nf, nloc]`` from pair vectors (``nlist``: needed by mixed-type
-        descriptors, which look up the neighbor types)."""
+        descriptors, which look up the neighbor types; ``fparam [nf, numb_fparam]`` and
+        ``aparam [nf, nloc, numb_aparam]``: needed when the fitting has them)."""
+        params = {"fparam": fparam, "aparam": aparam}
         if self.descriptor.mixed_types():
             nei_type = neighbor_types(atype, nlist, self.get_ntypes())
             d = self.descriptor(rij, mask, atype, type_counts=type_counts, nei_type=nei_type)
             return self.fitting(d, atype, type_counts=type_counts,
-                                type_embedding=self.descriptor.atom_type_embedding(atype))
+                                type_embedding=self.descriptor.atom_type_embedding(atype),
+                                **params)
         d = self.descriptor(rij, mask, atype, type_counts=type_counts)
-        return self.fitting(d, atype, type_counts=type_counts)
+        return self.fitting(d, atype, type_counts=type_counts, **params)
 
     def call(self, inputs, training=False, type_counts=None):
         """Energies, forces and virials (see the module docstring).
@@ -129,7 +138,8 @@ class EnergyModel(keras.Model):
         rij, mask = pair_vectors(coord, box, nlist, shift)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(rij)
-            atom_energy = self.atomic_energy(rij, mask, atype, type_counts, nlist)
+            atom_energy = self.atomic_energy(rij, mask, atype, type_counts, nlist,
+                                             inputs.get("fparam"), inputs.get("aparam"))
             energy = tf.reduce_sum(atom_energy, axis=1, keepdims=True)
         g = tape.gradient(energy, rij)                                     # [nf, nloc, nnei, 3]
         # segment ids of the neighbors in the flattened frame-major atom index; pads go to a

@@ -1,4 +1,5 @@
-"""Load a model from any format dpkeras speaks, as an ``EnergyModel``.
+"""Load a model from any format dpkeras speaks, as an ``EnergyModel`` (or a ``TensorModel``
+for DeePMD-kit ``dipole``/``polar`` graphs).
 
 Accepted: a dpkeras SavedModel directory (``python -m dpkeras.freeze``), a ``.keras`` file, a
 DeePMD-kit ``.dp`` file, a DeePMD-kit TensorFlow frozen graph ``.pb``, or a training run /
@@ -28,9 +29,9 @@ def load_model(path):
         checkpoint.restore(ckpt, model)
         return model, "checkpoint"
     if path.endswith(".pb"):
-        from dpkeras.io.deepmd_pb import read_energy_model
+        from dpkeras.io.deepmd_pb import read_model
 
-        cfg, weights = read_energy_model(path)
+        cfg, weights = read_model(path)
         model = build_model(cfg)
         set_weights(model, weights, path)
         return model, "pb"

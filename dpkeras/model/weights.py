@@ -14,16 +14,28 @@ The dict is the common currency of every foreign format reader/writer (DeePMD-ki
 (``se_atten_v2``) it also has ``"embedding_strip": {"w", "b", "idt"}``, the net of the type
 embedding pairs. A ``hybrid`` descriptor stores ``"hybrid": [descriptor dict per
 sub-descriptor]`` (each with the descriptor keys above) instead of the descriptor keys.
+
+A ``TensorModel`` (``dipole``/``polar``) has no ``bias_atom_e``; its ``fitting`` list holds one
+net per type of ``sel_type`` (in that order) and a ``polar`` fitting adds
+``"constant_matrix": [ntypes]``.
 """
+
+import numpy as np
 
 from dpkeras.config import model_kwargs, normalize_model
 from dpkeras.errors import DPKerasError
+from dpkeras.fitting import TENSOR_FITTINGS
 from dpkeras.model.ener import EnergyModel
+from dpkeras.model.tensor import TensorModel
 
 
 def build_model(model_section):
-    """An ``EnergyModel`` from a (not necessarily normalized) ``model`` section."""
-    return EnergyModel(**model_kwargs(normalize_model(model_section)))
+    """An ``EnergyModel`` or (``dipole``/``polar`` fitting) a ``TensorModel`` from a (not
+    necessarily normalized) ``model`` section."""
+    kwargs = model_kwargs(normalize_model(model_section))
+    if kwargs["fitting_net"]["type"] in TENSOR_FITTINGS:
+        return TensorModel(**kwargs)
+    return EnergyModel(**kwargs)
 
 
 def _embedding_nets(d):
@@ -33,8 +45,8 @@ def _embedding_nets(d):
 
 
 def get_weights(model):
-    out = {"fitting": [net.get_numpy() for net in model.fitting.nets],
-           "bias_atom_e": model.fitting.bias_atom_e.numpy()}
+    out = {"fitting": [net.get_numpy() for net in model.fitting.nets]}
+    out.update(_fitting_extras(model.fitting))
     d = model.descriptor
     if d.descriptor_type == "hybrid":
         out["hybrid"] = [_get_descriptor(sub) for sub in d.descriptors]
@@ -72,7 +84,23 @@ def set_weights(model, weights, source="the source model"):
                            f"{len(model.fitting.nets)}")
     for net, w in zip(model.fitting.nets, weights["fitting"]):
         net.set_numpy(w)
-    model.fitting.bias_atom_e.assign(weights["bias_atom_e"])
+    for key, value in _fitting_extras(model.fitting).items():
+        if key not in weights:
+            raise DPKerasError(f"{source}: no {key} for the {model.fitting.fitting_type} "
+                               "fitting (the source is a model of another kind)")
+        w = np.asarray(weights[key], np.float64)
+        if w.shape != value.shape:
+            raise DPKerasError(f"{source}: {key} has shape {w.shape}, the model expects "
+                               f"{value.shape} (numb_fparam/numb_aparam or type_map differ)")
+        getattr(model.fitting, key).assign(w)
+
+
+def _fitting_extras(fitting):
+    """The fitting's non-network weights: ``bias_atom_e`` (ener; plus the fparam/aparam
+    statistics when it has them), ``constant_matrix`` (polar)."""
+    names = [n for n in ("bias_atom_e", "constant_matrix", "fparam_avg", "fparam_inv_std",
+                         "aparam_avg", "aparam_inv_std") if getattr(fitting, n, None) is not None]
+    return {n: getattr(fitting, n).numpy() for n in names}
 
 
 def _set_descriptor(d, weights, source):

@@ -1,0 +1,115 @@
+"""Tensor models: ``se_e2_a`` descriptor + ``dipole``/``polar`` fitting (DeePMD-kit's
+``DipoleModel``/``PolarModel``).
+
+Inputs: the dict of :mod:`dpkeras.model.ener` (``coord``, ``box``, ``atype``, ``nlist``,
+``shift``). Outputs:
+
+============  ===========================  ==================================================
+key           shape                        meaning
+============  ===========================  ==================================================
+tensor        ``[nf, size]``               frame tensor = sum of the atomic tensors
+atom_tensor   ``[nf, nloc, size]``         atomic tensors, zeros on types not in ``sel_type``
+============  ===========================  ==================================================
+
+``size`` is 3 (dipole) or 9 (polarizability, row-major 3x3).
+"""
+
+import keras
+import tensorflow as tf
+
+from dpkeras.descriptor import DESCRIPTORS
+from dpkeras.env_mat import pair_vectors
+from dpkeras.errors import DPKerasError
+from dpkeras.fitting import FITTINGS, TENSOR_FITTINGS
+from dpkeras.model.ener import _strip_type
+
+
+@keras.saving.register_keras_serializable(package="dpkeras")
+class TensorModel(keras.Model):
+    """A DeePMD-style dipole or polarizability model.
+
+    Args:
+      type_map: element names, index = atom type.
+      descriptor: descriptor config (``{"type": "se_e2_a", ...}``).
+      fitting_net: fitting config (``{"type": "dipole" | "polar", ...}``).
+    """
+
+    output_keys = ("tensor", "atom_tensor")
+    atomic_keys = ("atom_tensor",)
+
+    def __init__(self, type_map, descriptor, fitting_net, **kwargs):
+        kwargs.setdefault("dtype", "float64")
+        super().__init__(**kwargs)
+        # === Layers ===
+        self.type_map = list(type_map)
+        ntypes = len(self.type_map)
+        dkind, dcfg = _strip_type(descriptor)
+        fkind, fcfg = _strip_type(fitting_net)
+        if fkind not in TENSOR_FITTINGS:
+            raise DPKerasError(f"model.fitting_net.type: {fkind!r} is not a tensor fitting "
+                               f"({', '.join(TENSOR_FITTINGS)})")
+        if dkind != "se_e2_a":
+            raise DPKerasError(f"model.descriptor.type: the {fkind} fitting needs the se_e2_a "
+                               f"descriptor (its rotation matrix), not {dkind!r}")
+        self.descriptor = DESCRIPTORS[dkind](ntypes=ntypes, name="descriptor", **dcfg)
+        self.fitting = FITTINGS[fkind](
+            ntypes=ntypes, dim_descrpt=self.descriptor.get_dim_out(),
+            embedding_width=self.descriptor.get_dim_rot_mat_1(), name="fitting", **fcfg)
+        # === Config ===
+        self.descriptor_config = dict(descriptor)
+        self.fitting_config = dict(fitting_net)
+        self.built = True
+
+    def build_from_config(self, config):
+        """Nothing to build: the weights exist after ``__init__``."""
+        self.built = True
+
+    # --- getters as in DeePMD-kit ----------------------------------------------------------
+    def get_type_map(self):
+        return list(self.type_map)
+
+    def get_rcut(self):
+        return self.descriptor.get_rcut()
+
+    def get_sel(self):
+        return self.descriptor.get_sel()
+
+    def get_ntypes(self):
+        return len(self.type_map)
+
+    def get_sel_type(self):
+        return self.fitting.get_sel_type()
+
+    def get_model_type(self):
+        """``"dipole"`` or ``"polar"``."""
+        return self.fitting.fitting_type
+
+    def mixed_types(self):
+        return False
+
+    def get_config_deepmd(self):
+        return {"type_map": list(self.type_map), "descriptor": dict(self.descriptor_config),
+                "fitting_net": dict(self.fitting_config)}
+
+    # --- forward ---------------------------------------------------------------------------
+    def call(self, inputs, training=False, type_counts=None):
+        """Frame and atomic tensors (see the module docstring)."""
+        coord = tf.convert_to_tensor(inputs["coord"], self.compute_dtype)
+        box = tf.convert_to_tensor(inputs["box"], self.compute_dtype)
+        atype = tf.cast(inputs["atype"], tf.int32)
+        nlist = tf.cast(inputs["nlist"], tf.int32)
+        shift = tf.cast(inputs["shift"], self.compute_dtype)
+        rij, mask = pair_vectors(coord, box, nlist, shift)
+        d, rot = self.descriptor.call_with_rot_mat(rij, mask, atype, type_counts=type_counts)
+        atom_tensor = self.fitting(d, rot, atype, type_counts=type_counts)
+        return {"tensor": tf.reduce_sum(atom_tensor, axis=1), "atom_tensor": atom_tensor}
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(type_map=self.type_map, descriptor=self.descriptor_config,
+                   fitting_net=self.fitting_config)
+        return cfg
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
