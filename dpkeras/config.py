@@ -110,7 +110,7 @@ FITTING_ENER = {
     "default_fparam": Unsupported(None),
     "dim_case_embd": Unsupported(0),
     "use_aparam_as_mask": Unsupported(False),
-    "layer_name": Unsupported(None, "is a multi-task feature, not implemented yet"),
+    "layer_name": None,
 }
 
 FITTING_DIPOLE = {
@@ -133,6 +133,11 @@ FITTING_POLAR = dict(FITTING_DIPOLE, type="polar", fit_diag=True, scale=1.0, shi
 FITTING_ALIASES = {"dipole": {"dipole_type": "sel_type", "n_neuron": "neuron"},
                    "polar": {"pol_type": "sel_type", "n_neuron": "neuron"},
                    "ener": {"n_neuron": "neuron"}}
+
+# the multi-task keys, met in a single-task input (dpkeras.multitask.config handles the others)
+_SINGLE = ("is a multi-task key, but this input is single-task (it has model.fitting_net, not "
+           "model.fitting_net_dict or model.model_dict): single- and multi-task keys cannot be "
+           "mixed")
 
 MODEL = {
     "type_map": REQUIRED,
@@ -159,9 +164,9 @@ MODEL = {
     "bridging_method": Unsupported("None"),
     "bridging_r_inner": 0.5,
     "bridging_r_outer": 0.8,
-    "fitting_net_dict": Unsupported(None, "(multi-task) is not implemented yet"),
-    "model_dict": Unsupported(None, "(multi-task) is not implemented yet"),
-    "shared_dict": Unsupported(None, "(multi-task) is not implemented yet"),
+    "fitting_net_dict": Unsupported(None, _SINGLE),
+    "model_dict": Unsupported(None, _SINGLE),
+    "shared_dict": Unsupported(None, _SINGLE),
 }
 
 LEARNING_RATE_EXP = {
@@ -249,9 +254,9 @@ TRAINING = {
     "enable_profiler": False,
     "disp_avg": False,
     "change_bias_after_training": Unsupported(False),
-    "data_dict": Unsupported(None, "(multi-task) is not implemented yet"),
-    "fitting_weight": Unsupported(None, "(multi-task) is not implemented yet"),
-    "model_prob": Unsupported(None, "(multi-task) is not implemented yet"),
+    "data_dict": Unsupported(None, _SINGLE),
+    "fitting_weight": Unsupported(None, _SINGLE),
+    "model_prob": Unsupported(None, _SINGLE),
     "numb_test": 1,
     "set_prefix": "set",
     "gradient_max_norm": Unsupported(None),
@@ -276,6 +281,7 @@ TOP = {
     "loss": {},
     "training": REQUIRED,
     "nvnmd": Unsupported(None),
+    "loss_dict": Unsupported(None, _SINGLE),
 }
 
 DESCRIPTOR_SCHEMAS = {"se_e2_a": DESCRIPTOR_SE_E2_A, "se_a": DESCRIPTOR_SE_E2_A,
@@ -481,7 +487,20 @@ def normalize_model(model):
                          "model.fitting_net")
     if m["fitting_net"]["type"] in ("dipole", "polar"):
         _check_tensor_fitting(m["fitting_net"], m["descriptor"], len(tm))
+    _check_layer_name(m["fitting_net"], "model.fitting_net")
     return m
+
+
+def _check_layer_name(f, path):
+    """``layer_name``: one name (or null) per layer, hidden layers then the output layer."""
+    names = f.get("layer_name")
+    if names is None:
+        return
+    n = len(f["neuron"]) + 1
+    if not isinstance(names, list) or len(names) != n or not all(
+            x is None or (isinstance(x, str) and x) for x in names):
+        _fail(f"{path}.layer_name", f"expected a list of {n} names or nulls (one per layer, "
+              f"the output layer last), got {json.dumps(names)}")
 
 
 def _check_tensor_fitting(f, d, ntypes):
@@ -528,7 +547,13 @@ def _normalize_data(d, schema, path):
 
 
 def normalize(config):
-    """Validate a whole ``input.json`` dict; return a normalized copy (defaults filled)."""
+    """Validate a whole ``input.json`` dict; return a normalized copy (defaults filled).
+    A multi-task input (``model.fitting_net_dict`` or ``model.model_dict``) is normalized by
+    :func:`dpkeras.multitask.config.normalize_multitask`."""
+    from dpkeras.multitask.config import is_multitask_input, normalize_multitask
+
+    if is_multitask_input(config):
+        return normalize_multitask(config)
     top = _apply_schema(config, TOP, "")
     out = {"model": normalize_model(top["model"])}
     out["learning_rate"] = _typed_section(top["learning_rate"], LR_SCHEMAS, "learning_rate",

@@ -5,6 +5,9 @@
 ``heads``, ``dpkeras_version``; see ``docs/serving.md``), or ``MODEL.keras`` / ``MODEL.dp``
 (DeePMD-kit's format, convertible with ``dp convert-backend``). ``--checkpoint`` may also be any
 model dpkeras can load (e.g. a ``.pb``), which converts between formats.
+
+A multi-task run freezes one head with ``--head NAME`` (a single-task model), or every head
+with ``--united_model`` (a SavedModel with one signature pair per head; ``docs/multitask.md``).
 """
 
 from absl import flags
@@ -15,16 +18,47 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("checkpoint", ".", "training run / checkpoint directory (or any model)")
 flags.DEFINE_string("output", "frozen_model", "SavedModel directory, or a .keras / .dp file")
 flags.DEFINE_string("log_level", "INFO", "logging level")
+flags.DEFINE_string("head", None, "multi-task model: freeze this head as a single-task model")
+flags.DEFINE_bool("united_model", False, "multi-task model: freeze every head into one "
+                  "SavedModel")
+
+
+def freeze(source, output, head=None, united_model=False):
+    """Write the model at ``source`` to ``output``; returns the source's kind."""
+    from dpkeras.errors import DPKerasError
+    from dpkeras.export import save_model
+    from dpkeras.model.load import load_model
+    from dpkeras.multitask.load import load_multitask, save_united, single_head_model
+
+    multi = load_multitask(source)
+    if multi is None:
+        if united_model:
+            raise DPKerasError(f"{source}: --united_model needs a multi-task model; this one "
+                               "is single-task")
+        model, kind = load_model(source, head=head)
+        save_model(model, output)
+        return kind
+    model, kind = multi
+    if united_model:
+        if head is not None:
+            raise DPKerasError("give either --head NAME or --united_model, not both")
+        if output.endswith((".dp", ".keras")):
+            raise DPKerasError(f"{output}: a united model is a SavedModel directory; drop the "
+                               "file suffix")
+        save_united(model, output)
+    elif head is None:
+        raise DPKerasError(f"{source}: a multi-task model with heads {model.head_names()}; "
+                           "freeze one with --head NAME, or all with --united_model")
+    else:
+        model.head(head)
+        save_model(single_head_model(model, head), output)
+    return kind
 
 
 def main(argv):
     del argv
-    from dpkeras.export import save_model
-    from dpkeras.model.load import load_model
-
     log = cli.setup_logging(FLAGS.log_level)
-    model, kind = load_model(FLAGS.checkpoint)
-    save_model(model, FLAGS.output)
+    kind = freeze(FLAGS.checkpoint, FLAGS.output, FLAGS.head, FLAGS.united_model)
     log.info("froze %s (%s) to %s", FLAGS.checkpoint, kind, FLAGS.output)
 
 

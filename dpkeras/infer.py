@@ -23,9 +23,11 @@ class _DeepEval:
 
     model_kinds = ()
 
-    def __init__(self, path):
+    def __init__(self, path, head=None):
+        """``head``: the head of a multi-task model (``python -m dpkeras.show PATH
+        model-branch`` lists them)."""
         self.path = path
-        model, self.kind = load_model(path)
+        model, self.kind = load_model(path, head=head)
         self._set_model(model)
 
     @classmethod

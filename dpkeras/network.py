@@ -7,14 +7,32 @@
 * embedding nets add a skip connection when the width is kept (``x + h``) or doubled
   (``concat([x, x]) + h``);
 * fitting nets add ``x + h`` only when the width is kept, and end with a linear output layer.
+
+``layer_names`` (DeePMD-kit's fitting ``layer_name``) makes layers with the same name one
+:class:`SharedDense` object, looked up in the registry of the enclosing :func:`layer_sharing`
+block (the heads of a multi-task model) or, outside one, private to the net.
 """
 
+import contextlib
+import contextvars
 import math
 
 import keras
 import tensorflow as tf
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_SHARED_LAYERS = contextvars.ContextVar("dpkeras_shared_layers", default=None)
+
+
+@contextlib.contextmanager
+def layer_sharing(registry):
+    """Within the block, named layers (``layer_names``) of every ``DenseStack`` built are taken
+    from, or added to, ``registry`` (a dict ``name -> SharedDense``)."""
+    token = _SHARED_LAYERS.set(registry)
+    try:
+        yield registry
+    finally:
+        _SHARED_LAYERS.reset(token)
 
 
 def gelu_tanh(x):
@@ -86,7 +104,7 @@ class DenseStack(keras.layers.Layer):
 
     def __init__(self, in_dim, neuron, activation_function="tanh", resnet_dt=False,
                  residual="embedding", out_dim=None, out_bias=True, seed=None, use_bias=True,
-                 **kwargs):
+                 layer_names=None, **kwargs):
         kwargs.setdefault("dtype", "float64")
         super().__init__(**kwargs)
         self.in_dim = int(in_dim)
@@ -99,10 +117,21 @@ class DenseStack(keras.layers.Layer):
         self.use_bias = bool(use_bias)
         self.seed = seed
         self._act = get_activation(activation_function)
+        self.layer_names = None if layer_names is None else list(layer_names)
+        registry = _SHARED_LAYERS.get()
+        registry = {} if registry is None else registry
         self.ws, self.bs, self.idts = [], [], []
         prev = self.in_dim
         for k, width in enumerate(self.neuron):
             s = None if seed is None else int(seed) + 3 * k
+            shared = self._shared_layer(registry, k, prev, width, self.use_bias, bool(
+                self.resnet_dt and self._skip_kind(k, prev, width)), s)
+            if shared is not None:
+                self.ws.append(shared.w)
+                self.bs.append(shared.b)
+                self.idts.append(shared.idt)
+                prev = width
+                continue
             self.ws.append(self.add_weight(
                 name=f"w{k}", shape=(prev, width),
                 initializer=_initializer(s, 1.0 / (prev + width) ** 0.5)))
@@ -117,14 +146,38 @@ class DenseStack(keras.layers.Layer):
                     mean=0.1, stddev=0.001, seed=None if s is None else s + 2))
                 if self.resnet_dt and self._skip_kind(k, prev, width) else None)
             prev = width
+        shared = None
         if self.out_dim is not None:
             s = None if seed is None else int(seed) + 3 * len(self.neuron)
+            shared = self._shared_layer(registry, len(self.neuron), prev, self.out_dim,
+                                        out_bias, False, s, std_b=None)
+        if shared is not None:
+            self.w_out, self.b_out = shared.w, shared.b
+        elif self.out_dim is not None:
             self.w_out = self.add_weight(
                 name="w_out", shape=(prev, self.out_dim),
                 initializer=_initializer(s, 1.0 / (prev + self.out_dim) ** 0.5))
             self.b_out = self.add_weight(
                 name="b_out", shape=(self.out_dim,), initializer="zeros") if out_bias else None
         self.built = True
+
+    def _shared_layer(self, registry, k, in_dim, width, use_bias, has_idt, seed, std_b=1.0):
+        """The ``SharedDense`` of layer ``k`` when ``layer_names[k]`` names one, else None."""
+        name = self.layer_names[k] if self.layer_names and k < len(self.layer_names) else None
+        if name is None:
+            return None
+        spec = (in_dim, width, bool(use_bias), bool(has_idt))
+        if name in registry:
+            if registry[name].spec != spec:
+                from dpkeras.errors import DPKerasError
+
+                raise DPKerasError(
+                    f"layer_name {name!r}: the layers sharing this name differ in shape "
+                    f"((in, out, bias, timestep) {registry[name].spec} vs {spec}); layers "
+                    "with the same name need the same neuron, resnet_dt and input width")
+            return registry[name]
+        registry[name] = SharedDense(*spec, seed=seed, std_b=std_b, name=name)
+        return registry[name]
 
     def _skip_kind(self, k, prev, width):
         """``"same"``, ``"double"`` or ``None``: the skip connection of layer ``k`` (prev -> width).
@@ -199,7 +252,39 @@ class DenseStack(keras.layers.Layer):
         cfg.update(in_dim=self.in_dim, neuron=self.neuron,
                    activation_function=self.activation_function, resnet_dt=self.resnet_dt,
                    residual=self.residual, out_dim=self.out_dim, out_bias=self.out_bias,
-                   seed=self.seed, use_bias=self.use_bias)
+                   seed=self.seed, use_bias=self.use_bias, layer_names=self.layer_names)
+        return cfg
+
+
+@keras.saving.register_keras_serializable(package="dpkeras")
+class SharedDense(keras.layers.Layer):
+    """The weights of one dense layer (``w [in_dim, width]``, ``b``, ``idt``) used by several
+    ``DenseStack`` objects: DeePMD-kit's ``layer_name`` sharing. Initialized as the
+    ``DenseStack`` layer it stands for (``std_b`` None: a zero bias, as output layers)."""
+
+    def __init__(self, in_dim, width, use_bias=True, has_idt=False, seed=None, std_b=1.0,
+                 **kwargs):
+        kwargs.setdefault("dtype", "float64")
+        super().__init__(**kwargs)
+        self.spec = (int(in_dim), int(width), bool(use_bias), bool(has_idt))
+        self.seed, self.std_b = seed, std_b
+        self.w = self.add_weight(name="w", shape=(in_dim, width),
+                                 initializer=_initializer(seed, 1.0 / (in_dim + width) ** 0.5))
+        init_b = "zeros" if std_b is None else _initializer(
+            None if seed is None else seed + 1, std_b)
+        self.b = self.add_weight(name="b", shape=(width,), initializer=init_b) \
+            if use_bias else None
+        self.idt = self.add_weight(
+            name="idt", shape=(width,), initializer=keras.initializers.RandomNormal(
+                mean=0.1, stddev=0.001, seed=None if seed is None else seed + 2)) \
+            if has_idt else None
+        self.built = True
+
+    def get_config(self):
+        cfg = super().get_config()
+        in_dim, width, use_bias, has_idt = self.spec
+        cfg.update(in_dim=in_dim, width=width, use_bias=use_bias, has_idt=has_idt,
+                   seed=self.seed, std_b=self.std_b)
         return cfg
 
 

@@ -22,14 +22,13 @@ def _count(variables):
 def describe(path, attributes):
     """The lines ``dpkeras.show`` prints for ``attributes`` of the model at ``path``."""
     from dpkeras.finetune import RANDOM, resolve_pretrained
-    from dpkeras.model.load import load_model
+    from dpkeras.multitask.load import load_heads
 
     bad = [a for a in attributes if a not in ATTRIBUTES]
     if bad:
         raise DPKerasError(f"unknown attribute(s) {bad}; choose from {list(ATTRIBUTES)}")
-    model, kind = load_model(resolve_pretrained(path))
     # one entry per head; single-head models have one, named as DeePMD-kit's default branch
-    heads = {"Default": model}
+    heads, kind = load_heads(resolve_pretrained(path))
     lines = [f"{path}: a {'multi' if len(heads) > 1 else 'single'}-task model ({kind})"]
     for attr in attributes:
         for name, m in heads.items():

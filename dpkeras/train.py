@@ -27,6 +27,9 @@ flags.DEFINE_string("finetune", None, "fine-tune from this pretrained model (any
                     "loads, or a model zoo name)")
 flags.DEFINE_string("model_branch", None, "with --finetune: the branch (head) of the pretrained "
                     "model, or RANDOM for a new fitting net on the pretrained descriptor")
+flags.DEFINE_string("init_frz_model", None, "multi-task: start from this multi-task model (united "
+                    "SavedModel or run); empty heads and descriptor in input.json are taken "
+                    "from it")
 flags.DEFINE_bool("use_pretrain_script", False, "with --finetune: take the descriptor, "
                   "type_embedding and fitting_net sections from the pretrained model")
 
@@ -69,11 +72,29 @@ def main(argv):
         from dpkeras.errors import DPKerasError
 
         raise DPKerasError("--model_branch and --use_pretrain_script need --finetune PRETRAINED")
+    elif FLAGS.init_frz_model:
+        from dpkeras.multitask.config import load_input_from_frozen
+
+        config = load_input_from_frozen(path, FLAGS.init_frz_model)
     else:
         config = load_input(path)
-    config = resolve_systems(config, path)
     if FLAGS.numb_steps is not None:
         config["training"]["numb_steps"] = FLAGS.numb_steps
+    if "model_dict" in config["model"]:
+        from dpkeras.multitask.trainer import MultiTaskTrainer
+
+        if spec is not None:
+            from dpkeras.errors import DPKerasError
+
+            raise DPKerasError("--finetune with a multi-task input is not implemented yet")
+        for section in config["training"]["data_dict"].values():
+            resolve_systems({"training": section}, path)
+        MultiTaskTrainer(config, FLAGS.output_dir, restart=FLAGS.restart,
+                         init_model=FLAGS.init_model or FLAGS.init_frz_model,
+                         skip_neighbor_stat=FLAGS.skip_neighbor_stat,
+                         jit_compile=FLAGS.jit_compile).run()
+        return
+    config = resolve_systems(config, path)
     Trainer(config, FLAGS.output_dir, restart=FLAGS.restart, init_model=FLAGS.init_model,
             skip_neighbor_stat=FLAGS.skip_neighbor_stat, jit_compile=FLAGS.jit_compile,
             finetune=spec).run()

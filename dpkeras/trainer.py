@@ -254,9 +254,10 @@ def apply_trainable(model, model_section):
 
 class LCurve:
     """``lcurve.out`` in DeePMD-kit's format; on restart, lines after the restored step are
-    dropped so the file continues exactly."""
+    dropped so the file continues exactly. ``label(name, "val" | "trn")``: a column's header
+    (default ``f"{name}_{kind}"``)."""
 
-    def __init__(self, path, names, has_valid, start_step):
+    def __init__(self, path, names, has_valid, start_step, label=None):
         self.names, self.has_valid = names, has_valid
         if start_step > 0 and os.path.exists(path):
             with open(path) as f:
@@ -268,9 +269,10 @@ class LCurve:
         else:
             self.f = open(path, "w")
             head = "%-7s" % "# step"
+            label = label or (lambda k, kind: f"{k}_{kind}")
             for k in names:
-                head += ("   %11s %11s" % (k + "_val", k + "_trn")) if has_valid else \
-                    ("   %11s" % (k + "_trn"))
+                head += ("   %11s %11s" % (label(k, "val"), label(k, "trn"))) if has_valid \
+                    else ("   %11s" % label(k, "trn"))
             head += "   %-8s\n" % "lr"
             self.f.write(head)
             self.f.write("# If there is no available reference data, rmse_*_{val,trn} will "

@@ -11,6 +11,9 @@ parameters ``(fparam - fparam_avg) * fparam_inv_std`` (the same for every atom o
 atomic parameters ``(aparam - aparam_avg) * aparam_inv_std``, in that order after the descriptor
 (and the type embedding), as DeePMD-kit's TF ``EnerFitting``; the statistics are non-trainable
 weights set from data (:func:`param_stats`).
+``layer_name`` (one name or None per layer, the output layer last) shares layers between the
+fitting nets of a multi-task model: layer ``k`` of type ``t``'s net is ``f"{name}_type_{t}"``
+(one net with a type embedding: ``name``), see :func:`dpkeras.network.layer_sharing`.
 """
 
 import keras
@@ -31,7 +34,7 @@ class EnerFitting(keras.layers.Layer):
 
     def __init__(self, ntypes, dim_descrpt, neuron=(120, 120, 120), resnet_dt=True,
                  activation_function="tanh", trainable=True, seed=None, precision="float64",
-                 tebd_dim=0, numb_fparam=0, numb_aparam=0, **kwargs):
+                 tebd_dim=0, layer_name=None, numb_fparam=0, numb_aparam=0, **kwargs):
         kwargs.setdefault("dtype", "float64")
         super().__init__(trainable=trainable, **kwargs)
         self.ntypes, self.dim_descrpt = int(ntypes), int(dim_descrpt)
@@ -43,16 +46,22 @@ class EnerFitting(keras.layers.Layer):
         self.tebd_dim = int(tebd_dim)
         self.numb_fparam, self.numb_aparam = int(numb_fparam), int(numb_aparam)
         in_dim = self.dim_descrpt + self.numb_fparam + self.numb_aparam
+        self.layer_name = None if layer_name is None else list(layer_name)
+
+        def names(suffix):
+            return None if layer_name is None else [
+                None if n is None else n + suffix for n in layer_name]
+
         if self.tebd_dim:
             self.nets = [FittingNet(in_dim + self.tebd_dim, self.neuron, out_dim=1,
                                     out_bias=True, activation_function=activation_function,
                                     resnet_dt=resnet_dt, seed=child_seed(seed, 0),
-                                    name="fitting_all")]
+                                    layer_names=names(""), name="fitting_all")]
         else:
             self.nets = [FittingNet(in_dim, self.neuron, out_dim=1, out_bias=True,
                                     activation_function=activation_function,
                                     resnet_dt=resnet_dt, seed=child_seed(seed, t),
-                                    name=f"fitting_type_{t}")
+                                    layer_names=names(f"_type_{t}"), name=f"fitting_type_{t}")
                          for t in range(self.ntypes)]
         self.bias_atom_e = self.add_weight(name="bias_atom_e", shape=(self.ntypes,),
                                            initializer="zeros", trainable=False)
@@ -103,7 +112,7 @@ class EnerFitting(keras.layers.Layer):
         cfg.update(ntypes=self.ntypes, dim_descrpt=self.dim_descrpt, neuron=self.neuron,
                    resnet_dt=self.resnet_dt, activation_function=self.activation_function,
                    seed=self.seed, precision=self.precision, tebd_dim=self.tebd_dim,
-                   numb_fparam=self.numb_fparam,
+                   layer_name=self.layer_name, numb_fparam=self.numb_fparam,
                    numb_aparam=self.numb_aparam)
         return cfg
 

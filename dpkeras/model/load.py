@@ -12,13 +12,22 @@ import os
 from dpkeras.errors import DPKerasError
 
 
-def load_model(path):
+def load_model(path, head=None):
     """Return ``(model, kind)`` with ``kind`` one of ``savedmodel``, ``keras``, ``dp``, ``pb``,
-    ``checkpoint``."""
+    ``checkpoint``. ``head``: the head of a multi-task model (run directory or united
+    SavedModel; needed when it has several), see :mod:`dpkeras.multitask.load`."""
     from dpkeras.model.weights import build_model, set_weights
 
     if not os.path.exists(path):
         raise DPKerasError(f"{path}: model not found")
+    from dpkeras.multitask.load import DEFAULT_HEAD, load_multitask, pick_head
+
+    multi = load_multitask(path)
+    if multi is not None:
+        return pick_head(multi[0], head, path), multi[1]
+    if head not in (None, DEFAULT_HEAD):
+        raise DPKerasError(f"{path}: a single-task model has no head {head!r} (its one "
+                           f"branch is {DEFAULT_HEAD!r})")
     if os.path.isdir(path):
         if os.path.isfile(os.path.join(path, "saved_model.pb")):
             return _load_savedmodel(path), "savedmodel"
