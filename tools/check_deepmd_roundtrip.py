@@ -10,7 +10,8 @@ largest relative differences (energy, force, virial, atomic energy, atomic viria
 are the first frames of SYSTEM, or every case of a parity fixture ``reference.npz`` (keys
 ``[prefix]coord/box/atype`` with the prefixes of its ``cases`` array, default ``""`` and
 ``nopbc_``); with a reference the converted model is also compared with the reference's own
-DeePMD-kit numbers (``[prefix]energy`` ...). Not part of the test suite: DeePMD-kit is never a
+DeePMD-kit numbers (``[prefix]energy`` ...) unless ``--inputs-only`` (MODEL is another model
+and only the coordinates are borrowed). Not part of the test suite: DeePMD-kit is never a
 dependency of dpkeras.
 """
 
@@ -64,6 +65,8 @@ def main():
     p.add_argument("model")
     p.add_argument("system", nargs="?")
     p.add_argument("--reference", help="a parity fixture reference.npz instead of SYSTEM")
+    p.add_argument("--inputs-only", action="store_true",
+                   help="take only the coordinates of --reference (MODEL is another model)")
     p.add_argument("--deepmd-python", required=True)
     p.add_argument("--frames", type=int, default=4)
     a = p.parse_args()
@@ -97,7 +100,7 @@ def main():
         for title, got in rows:
             rel = [_rel(g, deepmd[n]) for g, n in zip(got, NAMES)]
             print(f"{'[' + label + ']':8s} {title:31s} " + " ".join(f"{r:8.1e}" for r in rel))
-        if refd is not None:
+        if refd is not None and not a.inputs_only:
             rel = [_rel(deepmd[n], refd[k]) for n, k in zip(NAMES, REF_KEYS)]
             print(f"{'[' + label + ']':8s} {'DeePMD(.dp->.pb) vs reference':31s} "
                   + " ".join(f"{r:8.1e}" for r in rel))

@@ -2,9 +2,12 @@
 
 A ``.dp`` file is HDF5: the root attribute ``json`` holds DeePMD-kit's versioned ``serialize()``
 dict, and every array under an ``@variables`` key is replaced by the path of a root dataset. The
-layout of the ``se_e2_a`` + ``ener`` dicts is described in ``docs/deepmd_serialize.md``. Files
-written here convert with ``dp convert-backend model.dp model.pb`` and evaluate identically in
-DeePMD-kit.
+layout of the dicts (``se_e2_a``, ``se_e2_r``/``se_r``, ``se_e3``, ``dpa1`` = TF ``se_atten``
+in concat or strip mode, ``hybrid`` of the per-type kinds; ``ener`` fitting) is described in
+``docs/deepmd_serialize.md``. Files written here are what DeePMD-kit's TF backend serializes for
+the same model; they convert with ``dp convert-backend model.dp model.pb`` and evaluate
+identically in DeePMD-kit. ``smooth_type_embedding`` (``se_atten_v2``) is refused both ways, as
+DeePMD-kit's TF backend cannot serialize it either.
 """
 
 import datetime
@@ -72,9 +75,10 @@ def save_dict(path, data):
 
 # --- networks --------------------------------------------------------------------------------
 def _layer(w, b, idt, activation, resnet):
-    return {"@class": "Layer", "@version": 2, "bias": b is not None, "use_timestep": idt is not None,
-            "activation_function": activation, "resnet": resnet, "precision": "float64",
-            "trainable": True, "@variables": {"w": w, "b": b, "idt": idt}}
+    return {"@class": "Layer", "@version": 2, "bias": b is not None,
+            "use_timestep": idt is not None, "activation_function": activation,
+            "resnet": resnet, "precision": "float64", "trainable": True,
+            "@variables": {"w": w, "b": b, "idt": idt}}
 
 
 def _embedding_net(weights, neuron, activation, resnet_dt, in_dim=1):
