@@ -80,7 +80,9 @@ def main(argv):
         config = load_input(path)
     if FLAGS.numb_steps is not None:
         config["training"]["numb_steps"] = FLAGS.numb_steps
-    if "model_dict" in config["model"]:
+    from dpkeras.multitask.config import is_multitask
+
+    if is_multitask(config):
         from dpkeras.multitask.trainer import MultiTaskTrainer
 
         if spec is not None:

@@ -44,13 +44,14 @@ def _fail(path, msg):
 def is_multitask_input(config):
     """Whether a raw input dict is multi-task (``model.fitting_net_dict`` or ``model_dict``)."""
     model = config.get("model") if isinstance(config, dict) else None
-    return isinstance(model, dict) and ("fitting_net_dict" in model or "model_dict" in model)
+    return isinstance(model, dict) and (model.get("fitting_net_dict") is not None or
+                                        model.get("model_dict") is not None)
 
 
 def is_multitask(config):
     """Whether a normalized input (or its ``model`` section) is multi-task."""
     model = config.get("model", config)
-    return isinstance(model, dict) and "model_dict" in model
+    return isinstance(model, dict) and model.get("model_dict") is not None
 
 
 def _check_keys(keys, heads, path, what):
@@ -74,10 +75,10 @@ def _as_dict(value, path):
 
 def _tf_heads(model):
     """``{head: raw single-task model section}`` and the head path prefix, TF style."""
-    if "model_dict" in model or "shared_dict" in model:
+    if model.get("model_dict") is not None or model.get("shared_dict") is not None:
         _fail("model.fitting_net_dict", "give either model.fitting_net_dict (with a shared "
               "model.descriptor) or model.model_dict (with model.shared_dict), not both")
-    if "fitting_net" in model:
+    if model.get("fitting_net") is not None:
         _fail("model.fitting_net", "single-task key in a multi-task input (model.fitting_net_dict "
               "is given); move it into model.fitting_net_dict.<head> or remove it")
     fits = _as_dict(model["fitting_net_dict"], "model.fitting_net_dict")
@@ -179,7 +180,7 @@ def normalize_multitask(config):
     if not isinstance(config, dict):
         _fail("", "expected an object")
     model = config["model"]
-    style = "tf" if "fitting_net_dict" in model else "pt"
+    style = "tf" if model.get("fitting_net_dict") is not None else "pt"
     heads = _tf_heads(model) if style == "tf" else _pt_heads(model)
     what = "model.fitting_net_dict" if style == "tf" else "model.model_dict"
     if "loss" in config:
@@ -266,7 +267,7 @@ def complete_from_frozen(config, frozen_model):
     config = copy.deepcopy(config)
     model = config["model"]
     loss_dict = config.get("loss_dict") or {}
-    if "fitting_net_dict" in model:
+    if model.get("fitting_net_dict") is not None:
         for key in SHARED_MODEL_KEYS:
             if model.get(key) in (None, {}) and ref.get(key) is not None:
                 model[key] = copy.deepcopy(ref[key])

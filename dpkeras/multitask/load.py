@@ -50,7 +50,7 @@ def load_multitask(path):
         ckpt, meta = checkpoint.read_meta(path)
     except DPKerasError:
         return None
-    if "model_dict" not in meta["model"]:
+    if meta["model"].get("model_dict") is None:
         return None
     model = MultiTaskModel(meta["model"])
     checkpoint.restore(ckpt, model)
