@@ -107,6 +107,10 @@ def test_single_and_multi_task_keys_do_not_mix():
               "training": {"training_data": [WATER[0]], "numb_steps": 1,
                            "data_dict": {"a": {}}}}
     assert "training.data_dict" in _error(single) and "multi-task key" in _error(single)
+    from dpkeras.multitask.config import is_multitask
+
+    del single["training"]["data_dict"]
+    assert not is_multitask(normalize(single)) and is_multitask(normalize(tf_style()))
 
 
 def test_heads_must_share_the_descriptor_and_weights_are_checked(caplog):
