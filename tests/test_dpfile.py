@@ -141,3 +141,18 @@ def test_dp_variants_dpkeras_cannot_reproduce_are_refused_on_read(tmp_path, chan
     with pytest.raises(DPKerasError, match=msg) as exc:
         load_model(bad)
     assert "variant.dp" in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_layer_norm_eps_is_taken_from_the_layers(tmp_path):
+    """A null descriptor ln_eps means 1e-3 to DeePMD-kit's TF backend but 1e-5 to its numpy
+    backend; the eps stored in the layer norms decides."""
+    data = load_dict(os.path.join(TESTDATA, "water_dpa1_strip", "model.dp"))
+    d = data["model"]["descriptor"]
+    d["ln_eps"] = None
+    for layer in d["attention_layers"]["attention_layers"]:
+        layer["attn_layer_norm"]["eps"] = 1e-5
+    path = str(tmp_path / "eps.dp")
+    save_dict(path, data)
+    model, _ = load_model(path)
+    assert model.descriptor.ln_eps == 1e-5
+    assert all(layer.ln_eps == 1e-5 for layer in model.descriptor.attention_layers)

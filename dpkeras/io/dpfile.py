@@ -256,6 +256,13 @@ def _read_dpa1(d, path, ntypes):
             "wo": np.asarray(a["out_proj"]["@variables"]["w"], np.float64),
             "bo": np.asarray(a["out_proj"]["@variables"]["b"], np.float64),
             "gamma": np.asarray(ln["w"], np.float64), "beta": np.asarray(ln["b"], np.float64)})
+    # the layer norms carry the eps they use (a null descriptor ln_eps means 1e-3 to TF but
+    # 1e-5 to the numpy backend)
+    eps = {float(layer["attn_layer_norm"]["eps"]) for layer in att.get("attention_layers", [])}
+    if len(eps) > 1:
+        raise DPKerasError(f"{where}: attention layers with different ln_eps {sorted(eps)} are "
+                           "not supported")
+    ln_eps = eps.pop() if eps else (1e-3 if d.get("ln_eps") is None else float(d["ln_eps"]))
     if len(weights["attention"]) != int(d["attn_layer"]):
         raise DPKerasError(f"{where}: attn_layer = {d['attn_layer']} but "
                            f"{len(weights['attention'])} attention layers are stored")
@@ -266,7 +273,7 @@ def _read_dpa1(d, path, ntypes):
         "activation_function": d.get("activation_function", "tanh"),
         "type_one_side": bool(d.get("type_one_side", False)), "attn": attn,
         "attn_layer": int(d["attn_layer"]), "attn_dotr": bool(d["attn_dotr"]),
-        "attn_mask": bool(d["attn_mask"]), "ln_eps": float(d.get("ln_eps") or 1e-3),
+        "attn_mask": bool(d["attn_mask"]), "ln_eps": ln_eps,
         "trainable_ln": bool(d.get("trainable_ln", True)),
         "set_davg_zero": bool(d.get("set_davg_zero", True)),
         "exclude_types": [list(p) for p in d.get("exclude_types", [])],
