@@ -19,14 +19,14 @@ from dpkeras.atomic import atomic_write_text
 from dpkeras import lr as lr_mod
 from dpkeras.data.pipeline import DataSystems
 from dpkeras.errors import DPKerasError
-from dpkeras.loss import EnerLoss
+from dpkeras.fitting.stats import set_output_stats
+from dpkeras.loss import make_loss
 from dpkeras.model.weights import build_model, get_weights, set_weights
-from dpkeras.stat import (compute_energy_bias, compute_env_stats, neighbor_stat,
-                           resolve_auto_sel)
+from dpkeras.stat import compute_env_stats, neighbor_stat, resolve_auto_sel
 
 log = logging.getLogger("dpkeras")
 
-MODEL_INPUTS = ("coord", "box", "atype", "nlist", "shift")
+MODEL_INPUTS = ("coord", "box", "atype", "nlist", "shift", "fparam", "aparam")
 
 
 class Trainer:
@@ -69,7 +69,7 @@ class Trainer:
             log.info("sel \"auto\" from the training data: %s", _sels(model_cfg["descriptor"]))
             self.config = config = dict(config, model=model_cfg)
         self.schedule = lr_mod.from_config(config["learning_rate"], self.numb_steps)
-        self.loss = EnerLoss(config["loss"], self.schedule.start_lr)
+        self.loss = make_loss(config["loss"], self.schedule.start_lr, config["model"])
 
     # --- setup ------------------------------------------------------------------------------
     def _build(self):
@@ -112,11 +112,7 @@ class Trainer:
             for leaf in d.leaves():   # hybrid: every sub-descriptor has its own statistics
                 leaf.env_mat.set_stats(*compute_env_stats(
                     self.train_data, leaf, cfg["data_stat_nbatch"], cfg["data_stat_protect"]))
-            bias = compute_energy_bias(self.train_data, model.get_ntypes(),
-                                       cfg["fitting_net"]["rcond"])
-            model.fitting.bias_atom_e.assign(bias)
-            log.info("energy bias per type %s: %s", model.get_type_map(),
-                     np.array2string(bias, precision=6))
+            set_output_stats(model, self.train_data, cfg)
         return model, optimizer, start_step
 
     # --- compiled steps ----------------------------------------------------------------------

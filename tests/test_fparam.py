@@ -50,3 +50,35 @@ def test_fparam_keras_round_trip(tmp_path):
     e = DeepPot(out).eval(ref["coord"], ref["box"], ref["atype"], fparam=ref["fparam"],
                           aparam=ref["aparam"])[0]
     assert max_rel(e, ref["energy"]) < 1e-10
+
+
+def test_fparam_aparam_training_reads_labels_and_sets_statistics(tmp_path):
+    """fparam.npy / aparam.npy are read, normalized with DeePMD-kit's statistics and fed to the
+    fitting during training; a system without fparam.npy is a clear error."""
+    import shutil
+
+    from conftest import WATER, small_input
+    from dpkeras.config import normalize
+    from dpkeras.trainer import Trainer
+
+    sysdir = tmp_path / "sys"
+    shutil.copytree(WATER[0], sysdir)
+    coord = np.load(sysdir / "set.000" / "coord.npy")
+    nf, nat = coord.shape[0], coord.shape[1] // 3
+    fparam = 300.0 + 10.0 * np.sin(np.arange(nf))[:, None]
+    aparam = np.random.default_rng(0).random((nf, nat))
+    np.save(sysdir / "set.000" / "fparam.npy", fparam)
+    np.save(sysdir / "set.000" / "aparam.npy", aparam)
+    cfg = small_input([str(sysdir)], numb_steps=2)
+    cfg["model"]["fitting_net"].update(numb_fparam=1, numb_aparam=1)
+    cfg["model"]["data_stat_nbatch"] = 1000
+    model = Trainer(normalize(cfg), str(tmp_path / "run"), skip_neighbor_stat=True,
+                    jit_compile=False).run()
+    f = model.fitting
+    assert np.allclose(f.fparam_avg.numpy(), fparam.mean())
+    assert np.allclose(f.fparam_inv_std.numpy(), 1.0 / fparam.std())
+    assert np.allclose(f.aparam_avg.numpy(), aparam.mean())
+    os.remove(sysdir / "set.000" / "fparam.npy")
+    with pytest.raises(DPKerasError, match="fparam.npy"):
+        Trainer(normalize(cfg), str(tmp_path / "run2"), skip_neighbor_stat=True,
+                jit_compile=False).run()
