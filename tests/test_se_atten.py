@@ -68,7 +68,7 @@ def test_dpa1_descriptor_matches_deepmd_eval_descriptor(dp, ref):
     assert max_rel(desc, ref["descriptor"]) < 1e-10
 
 
-@pytest.mark.parametrize("fmt", [".keras", ""])
+@pytest.mark.parametrize("fmt", [".keras", "", ".dp"])
 def test_dpa1_written_model_round_trips_exactly(tmp_path, dp, ref, fmt):
     from dpkeras.export import save_model
 
@@ -77,11 +77,13 @@ def test_dpa1_written_model_round_trips_exactly(tmp_path, dp, ref, fmt):
     _check(DeepPot(out), ref)
 
 
-def test_dpa1_as_dp_file_is_a_clear_error(tmp_path, dp):
+def test_se_atten_v2_as_dp_file_is_a_clear_error(tmp_path):
+    """DeePMD-kit's TF backend cannot serialize the smooth type embedding either."""
     from dpkeras.export import save_model
 
-    with pytest.raises(DPKerasError, match="se_atten"):
-        save_model(dp.model, str(tmp_path / "model.dp"))
+    v2 = DeepPot(os.path.join(TESTDATA, "water_se_atten_v2", "frozen_model.pb"))
+    with pytest.raises(DPKerasError, match="smooth"):
+        save_model(v2.model, str(tmp_path / "model.dp"))
 
 
 def test_dpa1_fixture_input_is_accepted(dp):
