@@ -1,7 +1,10 @@
 """``python -m dpkeras.test --model M --system S [--numb_test N]``: errors like ``dp test``.
 
 Prints, per system and averaged over systems weighted by frames, the energy RMSE/MAE (total and
-per atom), force RMSE/MAE and virial RMSE/MAE (total and per atom) where labels exist.
+per atom), force RMSE/MAE and virial RMSE/MAE (total and per atom) where labels exist. For a
+dipole / polarizability model: the RMSE of the frame tensor (``dipole.npy`` /
+``polarizability.npy``), also divided by sqrt(N) and N (N: atoms of the selected types), or, for
+systems with atomic labels only, of the atomic tensors of the selected atoms, as ``dp test``.
 """
 
 import logging
@@ -26,6 +29,8 @@ def test_system(dp, path, numb_test=0):
 
     s = DeepmdSystem(path, dp.get_type_map())
     n = s.nframes if not numb_test else min(numb_test, s.nframes)
+    if hasattr(dp, "get_sel_type"):
+        return _test_tensor(dp, s, n)
     e, f, v = dp.eval(s.coord[:n], s.box[:n] if s.pbc else None, s.atype)
     res = {"nframes": n, "natoms": s.natoms}
 
@@ -46,12 +51,40 @@ def test_system(dp, path, numb_test=0):
     return res
 
 
+def _test_tensor(dp, s, n):
+    """``dp test`` for a DeepDipole / DeepPolar on the first ``n`` frames of system ``s``."""
+    label = "dipole" if dp.get_output_dim() == 3 else "polarizability"
+    box = s.box[:n] if s.pbc else None
+    sel = np.isin(s.atype, dp.get_sel_type())
+    nsel = int(sel.sum())
+    res = {"nframes": n, "natoms": s.natoms, "tensor": label}
+    if label in s.labels:
+        d = dp.eval(s.coord[:n], box, s.atype) - s.labels[label][:n]
+        res["rmse_t"] = float(np.sqrt(np.mean(d * d)))
+        if nsel:
+            res["rmse_t_sqrtn"] = res["rmse_t"] / np.sqrt(nsel)
+            res["rmse_t_n"] = res["rmse_t"] / nsel
+    elif "atomic_" + label in s.labels:
+        d = (dp.eval(s.coord[:n], box, s.atype, atomic=True)
+             - s.labels["atomic_" + label][:n])[:, sel]
+        res["rmse_t"] = float(np.sqrt(np.mean(d * d)))
+    return res
+
+
 UNITS = {"e": "eV", "f": "eV/A", "v": "eV"}
 NAMES = {"e": "Energy", "f": "Force", "v": "Virial"}
+TENSOR_NAMES = {"dipole": "Dipole ", "polarizability": "Polarizability "}
 
 
 def report(res):
     lines = [f"# number of test data : {res['nframes']:d}"]
+    if "tensor" in res:
+        name = TENSOR_NAMES[res["tensor"]]
+        for key, what in (("rmse_t", "RMSE      "), ("rmse_t_sqrtn", "RMSE/sqrtN"),
+                          ("rmse_t_n", "RMSE/N    ")):
+            if key in res:
+                lines.append(f"{name} {what} : {res[key]:e}")
+        return "\n".join(lines)
     for k in ("e", "f", "v"):
         if f"rmse_{k}" not in res:
             continue
@@ -66,12 +99,15 @@ def report(res):
 def main(argv):
     del argv
     from dpkeras.errors import DPKerasError
-    from dpkeras.infer import DeepPot
+    from dpkeras.infer import DeepDipole, DeepPolar, DeepPot
+    from dpkeras.model.load import load_model
 
     cli.setup_logging(FLAGS.log_level)
     if not FLAGS.model or not FLAGS.system:
         raise DPKerasError("give --model and at least one --system")
-    dp = DeepPot(FLAGS.model)
+    model, _ = load_model(FLAGS.model)
+    dp = {"dipole": DeepDipole, "polar": DeepPolar}.get(model.fitting.fitting_type,
+                                                         DeepPot).from_model(model, FLAGS.model)
     all_res = []
     for path in FLAGS.system:
         res = test_system(dp, path, FLAGS.numb_test)
@@ -81,7 +117,10 @@ def main(argv):
     if len(all_res) > 1:
         total = sum(r["nframes"] for r in all_res)
         avg = {"nframes": total}
-        for k in all_res[0]:
+        if "tensor" in all_res[0]:   # RMSE/sqrtN and RMSE/N are per system only, as dp test
+            avg["tensor"] = all_res[0]["tensor"]
+        common = set.intersection(*[set(r) for r in all_res]) - {"rmse_t_sqrtn", "rmse_t_n"}
+        for k in [k for k in all_res[0] if k in common]:
             if k.startswith("rmse"):
                 avg[k] = float(np.sqrt(sum(r[k] ** 2 * r["nframes"] for r in all_res) / total))
             elif k.startswith("mae"):

@@ -55,9 +55,10 @@ def test_wrong_inference_class_is_a_clear_error():
         DeepDipole(os.path.join(TESTDATA, "water_polar", "frozen_model.pb"))
 
 
+@pytest.mark.parametrize("fmt", [".keras", ""])
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_tensor_model_keras_round_trip(tmp_path, kind):
-    """get_config/from_config and a .keras file keep the DeePMD-kit numbers."""
+def test_tensor_model_keras_round_trip(tmp_path, kind, fmt):
+    """get_config/from_config, a .keras file and a SavedModel keep the DeePMD-kit numbers."""
     from dpkeras.export import save_model
     from dpkeras.model import TensorModel
 
@@ -65,7 +66,7 @@ def test_tensor_model_keras_round_trip(tmp_path, kind):
     ref = np.load(os.path.join(TESTDATA, kind, "reference.npz"))
     clone = TensorModel.from_config(dp.model.get_config())
     assert clone.get_sel_type() == [0] and clone.get_model_type() == key
-    out = str(tmp_path / "m.keras")
+    out = str(tmp_path / ("m" + fmt))
     save_model(dp.model, out)
     back = type(dp)(out)
     assert max_rel(back.eval(ref["coord"], ref["box"], ref["atype"], atomic=True),
@@ -191,3 +192,20 @@ def test_tensor_model_trains_and_validation_error_falls(tmp_path, kind):
     assert lc[-1, 0] == 100 and np.all(np.isfinite(lc[:, 1:3]))
     before, after = _atomic_rmse(tmp_path / "run0", kind), _atomic_rmse(tmp_path / "run", kind)
     assert after < 0.95 * before, (before, after)
+
+
+def test_dp_test_reports_tensor_errors():
+    """``dpkeras.test`` on a dipole model: global RMSE (and /sqrtN, /N with N the O atoms) on a
+    global system, the atomic RMSE over O atoms on an atomic system."""
+    from dpkeras.test import report, test_system
+
+    dp, _, _ = _load("water_dipole")
+    root = os.path.join(EXAMPLE_DATA, "water_tensor", "dipole", "validation_data_reformat")
+    res = test_system(dp, os.path.join(root, "global_system"), 2)
+    assert res["rmse_t_n"] == pytest.approx(res["rmse_t"] / 64)
+    assert "Dipole  RMSE/sqrtN" in report(res)
+    res = test_system(dp, os.path.join(root, "atomic_system"), 2)
+    ref = np.load(os.path.join(TESTDATA, "water_dipole", "reference.npz"))
+    label = np.load(os.path.join(root, "atomic_system", "set.000", "atomic_dipole.npy"))
+    d = (ref["nopbc_atom_dipole"] - label[:2].reshape(2, -1, 3))[:, ref["nopbc_atype"] == 0]
+    assert res["rmse_t"] == pytest.approx(np.sqrt(np.mean(d * d)), rel=1e-10)

@@ -82,6 +82,11 @@ class EnerFitting(keras.layers.Layer):
         parts = [descriptor]
         if self.tebd_dim:
             parts.append(type_embedding)
+        for pname, value in (("fparam", fparam), ("aparam", aparam)):
+            if getattr(self, f"numb_{pname}") and value is None:
+                raise DPKerasError(f"the model has numb_{pname} = "
+                                   f"{getattr(self, f'numb_{pname}')} but no {pname} was given "
+                                   "(the SavedModel signatures do not take one yet)")
         if self.numb_fparam:
             f = (tf.reshape(tf.cast(fparam, descriptor.dtype), [-1, self.numb_fparam])
                  - self.fparam_avg) * self.fparam_inv_std
