@@ -311,3 +311,51 @@ def test_freeze_show_deeppot_and_init_frz_model(run_dir, tmp_path):
     e2 = DeepPot.from_model(model.heads["ener_b"]).eval(coord, box, s.atype)[0]
     np.testing.assert_allclose(e2, ref["ener_b"][0], rtol=1e-12)
     shutil.rmtree(united)
+
+
+# --- energy + dipole (DeePMD-kit's examples/water_multi_task/ener_dipole, tiny nets) ------------
+def test_energy_and_dipole_heads(tmp_path):
+    from conftest import EXAMPLE_DATA
+    from dpkeras.freeze import freeze
+    from dpkeras.model.load import load_model
+    from dpkeras.model.weights import get_weights
+    from dpkeras.multitask.load import load_multitask
+    from dpkeras.multitask.trainer import MultiTaskTrainer, head_for_step
+
+    dip = os.path.join(EXAMPLE_DATA, "water_tensor", "dipole")
+    cfg = tf_style(numb_steps=4, layer_name=None)
+    cfg["model"]["fitting_net_dict"] = {
+        "water_dipole": {"type": "dipole", "sel_type": [0], "neuron": [8, 8],
+                         "resnet_dt": True, "seed": 1},
+        "water_ener": {"neuron": [8, 8], "resnet_dt": True, "seed": 1}}
+    cfg["loss_dict"] = {"water_dipole": {"type": "tensor", "pref": 1.0, "pref_atomic": 1.0},
+                        "water_ener": {}}
+    cfg["training"].update(fitting_weight={"water_dipole": 1, "water_ener": 1}, disp_freq=4,
+                           save_freq=4, seed=1)
+    cfg["training"]["data_dict"] = {
+        "water_dipole": {
+            "training_data": {"systems": [f"{dip}/training_data_reformat/atomic_system",
+                                          f"{dip}/training_data_reformat/global_system"],
+                              "batch_size": 1},
+            "validation_data": {"systems": [f"{dip}/validation_data_reformat/global_system"],
+                                "batch_size": 1}},
+        "water_ener": {"training_data": {"systems": [WATER[0]], "batch_size": 1}}}
+    config = normalize(cfg)
+    assert {head_for_step(1, s, [0.5, 0.5]) for s in range(4)} == {0, 1}   # both heads train
+    out = str(tmp_path / "run")
+    tr = MultiTaskTrainer(config, out, jit_compile=False, skip_neighbor_stat=True)
+    tr.run()
+    assert min(tr.step_counts.values()) > 0
+    header = open(os.path.join(out, "lcurve.out")).readline().split()
+    assert {"rmse_lc_val_water_dipole", "rmse_gl_trn_water_dipole", "rmse_e_trn_water_ener",
+            "rmse_f_val_water_ener"} <= set(header)
+    model = load_multitask(out)[0]
+    assert model.heads["water_dipole"].descriptor is model.heads["water_ener"].descriptor
+    one = str(tmp_path / "dipole.keras")
+    freeze(out, one, head="water_dipole")
+    frozen, _ = load_model(one)
+    assert frozen.fitting.fitting_type == "dipole"
+    a, b = get_weights(frozen), get_weights(model.heads["water_dipole"])
+    np.testing.assert_array_equal(a["fitting"][0]["w_out"], b["fitting"][0]["w_out"])
+    np.testing.assert_array_equal(a["embeddings"][(0, 1)]["w"][0],
+                                  b["embeddings"][(0, 1)]["w"][0])

@@ -24,19 +24,18 @@ import numpy as np
 import tensorflow as tf
 
 from dpkeras import checkpoint
-from dpkeras import loss as loss_mod
 from dpkeras import lr as lr_mod
 from dpkeras.atomic import atomic_write_text
 from dpkeras.data.pipeline import DataSystems
 from dpkeras.errors import DPKerasError
+from dpkeras.fitting.stats import set_output_stats
+from dpkeras.loss import make_loss
 from dpkeras.multitask.model import MultiTaskModel
-from dpkeras.stat import compute_energy_bias, compute_env_stats, neighbor_stat
+from dpkeras.stat import compute_env_stats, neighbor_stat
 from dpkeras.trainer import MODEL_INPUTS, LCurve, _add_file_log, _fmt_time, apply_trainable
 
 log = logging.getLogger("dpkeras")
 
-# loss "type" -> class name in dpkeras.loss (constructed as cls(section, start_lr))
-LOSS_CLASSES = {"ener": "EnerLoss", "tensor": "TensorLoss"}
 _HEAD_STREAM = 0x6D74   # the random stream of the head choice (data batches use 0-2)
 _TRAIN_EVAL_STREAM = 2  # the training batches evaluated at display steps
 
@@ -46,15 +45,6 @@ def head_for_step(seed, step, probs):
     generator seeded by ``(seed, step)`` only."""
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(step), _HEAD_STREAM])
     return int(rng.choice(len(probs), p=probs))
-
-
-def make_loss(section, start_lr, path):
-    name = LOSS_CLASSES.get(section["type"])
-    cls = getattr(loss_mod, name, None) if name else None
-    if cls is None:
-        raise DPKerasError(f"input.json: {path}.type: loss {section['type']!r} is not "
-                           "available for multi-task training in this dpkeras")
-    return cls(section, start_lr)
 
 
 class _StepSubset:
@@ -108,7 +98,7 @@ class MultiTaskTrainer:
             self.valid_data[h] = None if dd["validation_data"] is None else DataSystems(
                 dd["validation_data"], type_map, f"{where}.validation_data")
             self.losses[h] = make_loss(config["loss_dict"][h], self.schedule.start_lr,
-                                       f"loss_dict.{h}")
+                                       config["model"]["model_dict"][h])
 
     def head_of(self, step):
         return self.heads[head_for_step(self.seed, step, self.probs)]
@@ -161,14 +151,9 @@ class MultiTaskTrainer:
             for leaf in d.leaves():
                 leaf.env_mat.set_stats(*compute_env_stats(
                     all_data, leaf, first["data_stat_nbatch"], first["data_stat_protect"]))
-        for h in fresh:
-            head = model.heads[h]
-            if head.fitting.fitting_type == "ener":
-                bias = compute_energy_bias(self.train_data[h], model.get_ntypes(),
-                                           cfg["model_dict"][h]["fitting_net"]["rcond"])
-                head.fitting.bias_atom_e.assign(bias)
-                log.info("head %s: energy bias per type %s: %s", h, model.get_type_map(),
-                         np.array2string(bias, precision=6))
+        for h in fresh:   # energy bias, polar diagonal shift, fparam statistics
+            log.info("head %s: output statistics from its data", h)
+            set_output_stats(model.heads[h], self.train_data[h], cfg["model_dict"][h])
         return model, optimizer, 0
 
     # --- compiled steps ----------------------------------------------------------------------
