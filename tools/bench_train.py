@@ -2,6 +2,7 @@
 
     python tools/bench_train.py [--descriptor se_e2_a|se_atten|se_atten_v2] [--steps 40]
                                 [--frames 20] [--vs-deepmd /path/to/venv/bin/python]
+                                [--multitask]
 
 Config: DeePMD-kit's standard water examples (batch 1, float64, the shipped water data):
 ``se_e2_a`` (sel [46, 92], neuron [25, 50, 100], axis_neuron 16), ``se_atten`` (DPA-1: sel 120,
@@ -101,6 +102,39 @@ def bench_dpkeras(cfg, steps, frames):
     return {"train_s": train_s, "infer_s": (time.time() - t) / frames}
 
 
+def bench_multitask(cfg, steps):
+    """Seconds per training step of each head of a two-head model (the config's descriptor,
+    its fitting net twice, the same data): the step of one head runs that head only."""
+    from dpkeras.config import normalize
+    from dpkeras.multitask.trainer import MultiTaskTrainer, _StepSubset
+
+    m, t = cfg["model"], cfg["training"]
+    heads = {"head_a": m["fitting_net"], "head_b": dict(m["fitting_net"], seed=2)}
+    mt = {"model": {"type_map": m["type_map"], "descriptor": m["descriptor"],
+                    "fitting_net_dict": heads},
+          "learning_rate": cfg["learning_rate"], "loss_dict": {h: cfg["loss"] for h in heads},
+          "training": {"numb_steps": steps + 10, "seed": t["seed"],
+                       "data_dict": {h: {"training_data": t["training_data"]} for h in heads}}}
+    tr = MultiTaskTrainer(normalize(json.loads(json.dumps(mt))), tempfile.mkdtemp(),
+                          skip_neighbor_stat=True)
+    model, opt, _ = tr.build()
+    train_step, _ = tr.make_steps(model, opt)
+    d = model.descriptor
+    out = {}
+    for h in tr.heads:
+        it = iter(_StepSubset(tr.train_data[h], list(range(steps + 10))).dataset(
+            tr.seed, d.rcut, d.sel, d.mixed_types()))
+        for _ in range(10):  # warm up: tracing / compilation
+            metrics = train_step(h, next(it))
+        float(metrics["rmse"])
+        start = time.time()
+        for b in it:
+            metrics = train_step(h, b)
+        float(metrics["rmse"])
+        out[h] = (time.time() - start) / steps
+    return out
+
+
 def bench_deepmd(cfg, python, steps, frames, workdir):
     dp = os.path.join(os.path.dirname(python), "dp")
     cfg = json.loads(json.dumps(cfg))
@@ -160,12 +194,18 @@ def main():
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--frames", type=int, default=20)
     p.add_argument("--vs-deepmd", metavar="PYTHON", help="python of a DeePMD-kit venv")
+    p.add_argument("--multitask", action="store_true", help="also time each head's step of a "
+                   "two-head multi-task model")
     a = p.parse_args()
     cfg = config_for(a.descriptor)
     ours = bench_dpkeras(cfg, a.steps, a.frames)
     print(f"{a.descriptor}: water, 192 atoms")
     print(f"dpkeras     train {ours['train_s']:.4f} s/step   infer {ours['infer_s'] * 1e3:.1f} "
           "ms/frame (192 atoms, neighbor list included)")
+    if a.multitask:
+        for head, sec in bench_multitask(cfg, a.steps).items():
+            print(f"multi-task  train {sec:.4f} s/step of {head} (two heads; "
+                  f"{sec / ours['train_s']:.2f} x the single-task step)")
     if a.vs_deepmd:
         work = tempfile.mkdtemp(prefix="bench-deepmd-")
         ref = bench_deepmd(cfg, a.vs_deepmd, a.steps, a.frames, work)
