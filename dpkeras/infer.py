@@ -11,7 +11,9 @@ Example::
 """
 
 import numpy as np
+import tensorflow as tf
 
+from dpkeras.data.pipeline import batch_neighbor_list
 from dpkeras.errors import DPKerasError
 from dpkeras.model.load import load_model
 from dpkeras.serving import SortedEvaluator, make_serving_fn
@@ -62,7 +64,22 @@ class _DeepEval:
     def _run(self, coords, cells, atom_types, atomic, extra=None):
         """Checked inputs -> the model's output dict (numpy, caller's atom order).
 
-        ``extra``: ``{"fparam": [nf, nfp] or [nfp], "aparam": [nf, nat * nap] or ...}``."""
+        ``extra``: ``{"fparam": [nf, nfp], "aparam": [nf, nat, nap]}``."""
+        coord, atype, box = self._inputs(coords, cells, atom_types)
+        nf = coord.shape[0]
+        extra = extra or {}
+        if np.all(atype == atype[:1]):   # one composition for all frames: the compiled path
+            return self._sorted(coord, atype[0], box, cells is not None, atomic, extra)
+        if extra:   # frame by frame, each its own composition
+            outs = [self._sorted(coord[i:i + 1], atype[i], box[i:i + 1], cells is not None,
+                                 atomic, {k: v[i:i + 1] for k, v in extra.items()})
+                    for i in range(nf)]
+            return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+        return {k: v.numpy() for k, v in self._serve(coord, atype, box).items()}
+
+    def _inputs(self, coords, cells, atom_types):
+        """Checked ``coord [nf, nat, 3]``, ``atype [nf, nat]`` and ``box [nf, 3, 3]`` (zeros
+        when ``cells`` is None)."""
         atype = np.asarray(atom_types, dtype=np.int32)
         natoms = atype.shape[-1]
         coord = np.asarray(coords, dtype=np.float64)
@@ -86,15 +103,7 @@ class _DeepEval:
             if box.size != nf * 9:
                 raise DPKerasError(f"cells has {box.size} values, expected nframes*9 = {nf * 9}")
             box = box.reshape(nf, 3, 3)
-        extra = extra or {}
-        if np.all(atype == atype[:1]):   # one composition for all frames: the compiled path
-            return self._sorted(coord, atype[0], box, cells is not None, atomic, extra)
-        if extra:   # frame by frame, each its own composition
-            outs = [self._sorted(coord[i:i + 1], atype[i], box[i:i + 1], cells is not None,
-                                 atomic, {k: v[i:i + 1] for k, v in extra.items()})
-                    for i in range(nf)]
-            return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
-        return {k: v.numpy() for k, v in self._serve(coord, atype, box).items()}
+        return coord, atype, box
 
 
 class DeepPot(_DeepEval):
@@ -171,6 +180,28 @@ class DeepTensor(_DeepEval):
         :meth:`DeepPot.eval`."""
         out = self._run(coords, cells, atom_types, atomic)
         return out["atom_tensor"] if atomic else out["tensor"]
+
+    def eval_full(self, coords, cells, atom_types, atomic=False):
+        """DeePMD-kit's ``eval_full``: the frame tensor ``[nf, size]``, the force of each of its
+        components ``-dT_k/dr_i`` ``[nf, size, natoms, 3]`` and their virials ``[nf, size, 9]``;
+        with ``atomic`` also the atomic tensors ``[nf, natoms, size]`` and atomic virials
+        ``[nf, size, natoms, 9]``. Arguments as :meth:`DeepPot.eval`."""
+        coord, atype, box = self._inputs(coords, cells, atom_types)
+        if not hasattr(self, "_full"):
+            model, rcut, sel = self.model, self.get_rcut(), self.get_sel()
+
+            def full(c, t, b, pbc):
+                nlist, shift, _ = batch_neighbor_list(c, t, b, pbc, rcut, sel)
+                return model.call_with_derivatives(
+                    {"coord": c, "box": b, "atype": t, "nlist": nlist, "shift": shift})
+
+            self._full = tf.function(full, reduce_retracing=True)
+        out = {k: v.numpy() for k, v in self._full(coord, atype, box,
+                                                   tf.constant(cells is not None)).items()}
+        res = (out["tensor"], out["force"], out["virial"])
+        if atomic:
+            res += (out["atom_tensor"], out["atom_virial"])
+        return res
 
 
 class DeepDipole(DeepTensor):

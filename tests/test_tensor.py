@@ -214,3 +214,22 @@ def test_dp_test_reports_tensor_errors():
     label = np.load(os.path.join(root, "atomic_system", "set.000", "atomic_dipole.npy"))
     d = (ref["nopbc_atom_dipole"] - label[:2].reshape(2, -1, 3))[:, ref["nopbc_atype"] == 0]
     assert res["rmse_t"] == pytest.approx(np.sqrt(np.mean(d * d)), rel=1e-10)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("case", ["", "nopbc_"])
+def test_eval_full_matches_deepmd(kind, case):
+    """Component-wise forces -dT_k/dr and virials (DeePMD-kit's eval_full), PBC and not."""
+    dp, key, size = _load(kind)
+    ref = np.load(os.path.join(TESTDATA, kind, "reference.npz"))
+    n = ref[case + key + "_force"].shape[0]
+    coord, atype = ref[case + "coord"][:n], ref[case + "atype"]
+    box = ref["box"][:n] if case == "" else None
+    t, f, v, at, av = dp.eval_full(coord, box, atype, atomic=True)
+    assert f.shape == (n, size, atype.size, 3) and av.shape == (n, size, atype.size, 9)
+    assert max_rel(t, ref[case + key][:n]) < 1e-10
+    assert max_rel(at, ref[case + "atom_" + key][:n]) < 1e-10
+    assert max_rel(f, ref[case + key + "_force"]) < 1e-10
+    assert max_rel(v, ref[case + key + "_virial"]) < 1e-10
+    if case + key + "_atom_virial" in ref:
+        assert max_rel(av, ref[case + key + "_atom_virial"]) < 1e-10

@@ -39,6 +39,27 @@ def neighbor_types(atype, nlist, ntypes):
     return tf.where(nlist >= 0, t, tf.fill(tf.shape(t), tf.constant(ntypes, tf.int32)))
 
 
+def pair_derivatives(g, rij, mask, nlist):
+    """Forces ``[nf, nloc, 3]``, virial ``[nf, 9]`` and atomic virials ``[nf, nloc, 9]`` of a
+    scalar from its gradient ``g = dX/dr_ij [nf, nloc, nnei, 3]`` (see the module docstring:
+    ``F = -dX/dr``, the pair virial credited to the neighbor atom)."""
+    nf, nloc = tf.shape(g)[0], tf.shape(g)[1]
+    # segment ids of the neighbors in the flattened frame-major atom index; pads go to a
+    # dump segment at the end
+    frame_offset = (tf.range(nf) * nloc)[:, None, None]
+    seg = tf.where(mask, nlist + frame_offset, nf * nloc)
+    seg = tf.reshape(seg, [-1])
+    nseg = nf * nloc + 1
+    force = tf.reduce_sum(g, axis=2) - tf.reshape(
+        tf.math.unsorted_segment_sum(tf.reshape(g, [-1, 3]), seg, nseg)[:-1], [nf, nloc, 3])
+    # W = -sum_pairs g (x) r; the per-atom split credits each pair to its neighbor atom
+    virial = -tf.reshape(tf.einsum("flna,flnb->fab", g, rij), [nf, 9])
+    pair_virial = -tf.reshape(g[..., :, None] * rij[..., None, :], [-1, 9])
+    atom_virial = tf.reshape(
+        tf.math.unsorted_segment_sum(pair_virial, seg, nseg)[:-1], [nf, nloc, 9])
+    return force, virial, atom_virial
+
+
 def _strip_type(cfg):
     cfg = dict(cfg)
     kind = cfg.pop("type")
@@ -142,19 +163,7 @@ class EnergyModel(keras.Model):
                                              inputs.get("fparam"), inputs.get("aparam"))
             energy = tf.reduce_sum(atom_energy, axis=1, keepdims=True)
         g = tape.gradient(energy, rij)                                     # [nf, nloc, nnei, 3]
-        # segment ids of the neighbors in the flattened frame-major atom index; pads go to a
-        # dump segment at the end
-        frame_offset = (tf.range(nf) * nloc)[:, None, None]
-        seg = tf.where(mask, nlist + frame_offset, nf * nloc)
-        seg = tf.reshape(seg, [-1])
-        nseg = nf * nloc + 1
-        force = tf.reduce_sum(g, axis=2) - tf.reshape(
-            tf.math.unsorted_segment_sum(tf.reshape(g, [-1, 3]), seg, nseg)[:-1], [nf, nloc, 3])
-        # W = -sum_pairs g (x) r; the per-atom split credits each pair to its neighbor atom
-        virial = -tf.reshape(tf.einsum("flna,flnb->fab", g, rij), [nf, 9])
-        pair_virial = -tf.reshape(g[..., :, None] * rij[..., None, :], [-1, 9])
-        atom_virial = tf.reshape(
-            tf.math.unsorted_segment_sum(pair_virial, seg, nseg)[:-1], [nf, nloc, 9])
+        force, virial, atom_virial = pair_derivatives(g, rij, mask, nlist)
         return {"energy": energy, "atom_energy": atom_energy, "force": force,
                 "virial": virial, "atom_virial": atom_virial}
 

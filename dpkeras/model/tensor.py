@@ -11,7 +11,10 @@ tensor        ``[nf, size]``               frame tensor = sum of the atomic tens
 atom_tensor   ``[nf, nloc, size]``         atomic tensors, zeros on types not in ``sel_type``
 ============  ===========================  ==================================================
 
-``size`` is 3 (dipole) or 9 (polarizability, row-major 3x3).
+``size`` is 3 (dipole) or 9 (polarizability, row-major 3x3). :meth:`TensorModel.call_with_derivatives`
+adds DeePMD-kit's ``eval_full`` outputs: per component ``k`` of the frame tensor the force
+``-dT_k/dr_i`` (``force [nf, size, nloc, 3]``), virial (``virial [nf, size, 9]``) and atomic
+virials (``atom_virial [nf, size, nloc, 9]``), with the energy model's conventions.
 """
 
 import keras
@@ -21,7 +24,7 @@ from dpkeras.descriptor import DESCRIPTORS
 from dpkeras.env_mat import pair_vectors
 from dpkeras.errors import DPKerasError
 from dpkeras.fitting import FITTINGS, TENSOR_FITTINGS
-from dpkeras.model.ener import _strip_type
+from dpkeras.model.ener import _strip_type, pair_derivatives
 
 
 @keras.saving.register_keras_serializable(package="dpkeras")
@@ -94,12 +97,33 @@ class TensorModel(keras.Model):
     # --- forward ---------------------------------------------------------------------------
     def call(self, inputs, training=False, type_counts=None):
         """Frame and atomic tensors (see the module docstring)."""
+        rij, mask, atype, _ = self._pairs(inputs)
+        return self._tensors(rij, mask, atype, type_counts)
+
+    def call_with_derivatives(self, inputs, type_counts=None):
+        """:meth:`call` plus ``force``, ``virial`` and ``atom_virial`` of every component of
+        the frame tensor (see the module docstring)."""
+        rij, mask, atype, nlist = self._pairs(inputs)
+        with tf.GradientTape(persistent=True, watch_accessed_variables=False) as tape:
+            tape.watch(rij)
+            out = self._tensors(rij, mask, atype, type_counts)
+            comps = [out["tensor"][:, k] for k in range(self.fitting.tensor_size)]
+        derivs = [pair_derivatives(tape.gradient(c, rij), rij, mask, nlist) for c in comps]
+        del tape
+        out["force"], out["virial"], out["atom_virial"] = (
+            tf.stack([d[i] for d in derivs], axis=1) for i in range(3))
+        return out
+
+    def _pairs(self, inputs):
         coord = tf.convert_to_tensor(inputs["coord"], self.compute_dtype)
         box = tf.convert_to_tensor(inputs["box"], self.compute_dtype)
         atype = tf.cast(inputs["atype"], tf.int32)
         nlist = tf.cast(inputs["nlist"], tf.int32)
         shift = tf.cast(inputs["shift"], self.compute_dtype)
         rij, mask = pair_vectors(coord, box, nlist, shift)
+        return rij, mask, atype, nlist
+
+    def _tensors(self, rij, mask, atype, type_counts):
         d, rot = self.descriptor.call_with_rot_mat(rij, mask, atype, type_counts=type_counts)
         atom_tensor = self.fitting(d, rot, atype, type_counts=type_counts)
         return {"tensor": tf.reduce_sum(atom_tensor, axis=1), "atom_tensor": atom_tensor}
