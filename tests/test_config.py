@@ -27,8 +27,8 @@ def test_misspelled_key_names_the_path_and_suggests_the_fix():
 
 def test_unsupported_option_is_rejected_by_name():
     cfg = small_input(WATER[:1])
-    cfg["model"]["fitting_net"]["numb_fparam"] = 2
-    with pytest.raises(DPKerasError, match=r"model\.fitting_net\.numb_fparam"):
+    cfg["model"]["fitting_net"]["use_aparam_as_mask"] = True
+    with pytest.raises(DPKerasError, match=r"model\.fitting_net\.use_aparam_as_mask"):
         normalize(cfg)
 
 
