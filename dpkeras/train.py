@@ -89,13 +89,21 @@ def main(argv):
             from dpkeras.errors import DPKerasError
 
             raise DPKerasError("--finetune with a multi-task input is not implemented yet")
+        from dpkeras.distribute import strategy_from_env
+
+        strategy = strategy_from_env()   # before TensorFlow runs any op
         for section in config["training"]["data_dict"].values():
             resolve_systems({"training": section}, path)
         MultiTaskTrainer(config, FLAGS.output_dir, restart=FLAGS.restart,
                          init_model=FLAGS.init_model or FLAGS.init_frz_model,
                          skip_neighbor_stat=FLAGS.skip_neighbor_stat,
-                         jit_compile=FLAGS.jit_compile).run()
+                         jit_compile=FLAGS.jit_compile, strategy=strategy).run()
         return
+    if os.environ.get("TF_CONFIG"):
+        from dpkeras.errors import DPKerasError
+
+        raise DPKerasError("TF_CONFIG is set, but multi-worker training is implemented for "
+                           "multi-task inputs only so far; unset TF_CONFIG")
     config = resolve_systems(config, path)
     Trainer(config, FLAGS.output_dir, restart=FLAGS.restart, init_model=FLAGS.init_model,
             skip_neighbor_stat=FLAGS.skip_neighbor_stat, jit_compile=FLAGS.jit_compile,

@@ -359,3 +359,59 @@ def test_energy_and_dipole_heads(tmp_path):
     np.testing.assert_array_equal(a["fitting"][0]["w_out"], b["fitting"][0]["w_out"])
     np.testing.assert_array_equal(a["embeddings"][(0, 1)]["w"][0],
                                   b["embeddings"][(0, 1)]["w"][0])
+
+
+# --- tf.distribute --------------------------------------------------------------------------------
+def _free_ports(n):
+    import socket
+
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_two_workers_match_one_worker(tmp_path):
+    """MultiWorkerMirroredStrategy over 2 processes on loopback, 1 frame each, against one
+    process with the same global batch of 2 frames."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    from dpkeras.multitask.load import load_multitask
+    from dpkeras.multitask.trainer import MultiTaskTrainer
+
+    cfg = tf_style(numb_steps=4)
+    for d in cfg["training"]["data_dict"].values():
+        for section in d.values():
+            section["batch_size"] = 2
+    inp = tmp_path / "input.json"
+    inp.write_text(json.dumps(cfg))
+    ports = _free_ports(2)
+    procs = []
+    for i in range(2):
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_CONFIG=json.dumps({
+            "cluster": {"worker": [f"localhost:{p}" for p in ports]},
+            "task": {"type": "worker", "index": i}}))
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "dpkeras.train", f"--input={inp}",
+             f"--output_dir={tmp_path / f'w{i}'}", "--skip_neighbor_stat", "--nojit_compile"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    one = str(tmp_path / "one")
+    MultiTaskTrainer(normalize(cfg), one, jit_compile=False, skip_neighbor_stat=True).run()
+    for p in procs:
+        out = p.communicate(timeout=300)[0]
+        assert p.returncode == 0, out[-3000:]
+    assert not (tmp_path / "w1").exists()   # only the chief writes
+
+    def rows(run):
+        lines = open(os.path.join(run, "lcurve.out")).read().splitlines()[2:]
+        return np.array([[float(x) for x in ln.split()] for ln in lines])
+
+    np.testing.assert_allclose(rows(str(tmp_path / "w0")), rows(one), rtol=1e-9)
+    multi, single = load_multitask(str(tmp_path / "w0"))[0], load_multitask(one)[0]
+    for x, y in zip(multi.weights, single.weights):
+        np.testing.assert_allclose(x.numpy(), y.numpy(), rtol=1e-9, atol=1e-12, err_msg=x.path)

@@ -9,11 +9,16 @@ the shared descriptor and that head's fitting only and applies Adam to their var
 One Adam optimizer holds the state of every variable; the learning rate follows the global
 step.
 
+Under a ``tf.distribute`` strategy (``strategy``, :mod:`dpkeras.distribute`) every replica
+trains the same head (drawn from the shared seed) on its share of the global batch; only the
+chief writes ``lcurve.out`` and checkpoints, the evaluations run unreplicated.
+
 ``lcurve.out`` has, per head ``H`` and metric ``M``, the columns ``M_val_H M_trn_H``
 (DeePMD-kit's multi-task naming): at every ``disp_freq`` step each head is evaluated on a
 training batch of its own data and on its validation data (``nan`` without one).
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -25,6 +30,7 @@ import tensorflow as tf
 
 from dpkeras import checkpoint
 from dpkeras import lr as lr_mod
+from dpkeras import distribute
 from dpkeras.atomic import atomic_write_text
 from dpkeras.data.pipeline import DataSystems
 from dpkeras.errors import DPKerasError
@@ -73,11 +79,15 @@ class MultiTaskTrainer:
         model) whose descriptor, and the fitting nets of the heads it shares with this input,
         initialize the run (``--init_model`` / ``--init_frz_model``).
       skip_neighbor_stat, jit_compile: as :class:`dpkeras.trainer.Trainer`.
+      strategy: a ``tf.distribute`` strategy (:func:`dpkeras.distribute.strategy_from_env`)
+        or None. Its steps are not XLA-compiled.
     """
 
     def __init__(self, config, output_dir=".", restart=None, init_model=None,
-                 skip_neighbor_stat=False, jit_compile=True):
-        self.config = config
+                 skip_neighbor_stat=False, jit_compile=True, strategy=None):
+        self.config, self.strategy = config, strategy
+        if strategy is not None:
+            output_dir = distribute.worker_output_dir(strategy, output_dir)
         self.output_dir, self.restart, self.init_model = output_dir, restart, init_model
         self.skip_neighbor_stat, self.jit_compile = skip_neighbor_stat, jit_compile
         t = config["training"]
@@ -99,6 +109,9 @@ class MultiTaskTrainer:
                 dd["validation_data"], type_map, f"{where}.validation_data")
             self.losses[h] = make_loss(config["loss_dict"][h], self.schedule.start_lr,
                                        config["model"]["model_dict"][h])
+            if strategy is not None:
+                distribute.check_batch_sizes(strategy, self.train_data[h],
+                                             f"{where}.training_data")
 
     def head_of(self, step):
         return self.heads[head_for_step(self.seed, step, self.probs)]
@@ -118,7 +131,12 @@ class MultiTaskTrainer:
 
     def build(self):
         """``(model, optimizer, start_step)``: fresh (statistics from the data), restored
-        (``restart``) or initialized from ``init_model``."""
+        (``restart``) or initialized from ``init_model``; under the strategy's scope."""
+        scope = self.strategy.scope() if self.strategy else contextlib.nullcontext()
+        with scope:
+            return self._build()
+
+    def _build(self):
         cfg = self.config["model"]
         keras.utils.set_random_seed(self.seed)
         model = MultiTaskModel(cfg)
@@ -190,10 +208,40 @@ class MultiTaskTrainer:
         def train_step(head, batch):
             return compiled(train, head, batch)(batch)
 
+        if self.strategy is not None:
+            train_step = self._distributed_step(model, optimizer, variables)
+
         def eval_step(head, batch, lr):
             return compiled(evaluate, head, batch)(batch, tf.cast(lr, tf.float64))
 
         return train_step, eval_step
+
+    def _distributed_step(self, model, optimizer, variables):
+        """``train_step(head, batch)`` under the strategy: each replica runs its frames of the
+        batch; the loss is scaled by 1/replicas and the optimizer sums the gradients."""
+        strategy, ntypes, cache = self.strategy, model.get_ntypes(), {}
+        n = strategy.num_replicas_in_sync
+
+        def replica(batch, head, type_counts):
+            net, var = model.heads[head], variables[head]
+            lr = self.schedule(optimizer.iterations)
+            with tf.GradientTape() as tape:
+                out = net({k: batch[k] for k in MODEL_INPUTS}, training=True,
+                          type_counts=type_counts)
+                loss, metrics = self.losses[head](out, batch, lr)
+                scaled = loss / n
+            optimizer.apply(tape.gradient(scaled, var), var)
+            return metrics
+
+        def train_step(head, batch):
+            counts = tuple(np.bincount(batch["atype"][0].numpy(), minlength=ntypes).tolist())
+            if (head, counts) not in cache:
+                cache[head, counts] = tf.function(lambda b, h=head, c=counts: strategy.run(
+                    replica, args=(b,), kwargs={"head": h, "type_counts": c}))
+            out = cache[head, counts](distribute.split_batch(strategy, batch))
+            return {k: strategy.reduce("MEAN", v, axis=None) for k, v in out.items()}
+
+        return train_step
 
     # --- loop ------------------------------------------------------------------------------
     def run(self):
