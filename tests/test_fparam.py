@@ -13,9 +13,10 @@ KEYS = ("energy", "force", "virial", "atom_energy", "atom_virial")
 FIXTURE = os.path.join(TESTDATA, "water_ener_fparam")
 
 
+@pytest.mark.parametrize("path", ["frozen_model.pb", "model.dp"])
 @pytest.mark.parametrize("case", ["", "nopbc_"])
-def test_fparam_aparam_model_matches_deepmd(case):
-    dp = DeepPot(os.path.join(FIXTURE, "frozen_model.pb"))
+def test_fparam_aparam_model_matches_deepmd(case, path):
+    dp = DeepPot(os.path.join(FIXTURE, path))
     assert (dp.get_dim_fparam(), dp.get_dim_aparam()) == (1, 1)
     ref = np.load(os.path.join(FIXTURE, "reference.npz"))
     box = ref["box"][: ref[case + "coord"].shape[0]] if case == "" else None

@@ -89,7 +89,7 @@ def _embedding_net(weights, neuron, activation, resnet_dt, in_dim=1):
             "bias": weights["b"][0] is not None, "precision": "float64", "layers": layers}
 
 
-def _fitting_net(weights, in_dim, neuron, activation, resnet_dt):
+def _fitting_net(weights, in_dim, neuron, activation, resnet_dt, out_dim=1):
     layers = []
     prev = in_dim
     for k, (w, b, idt) in enumerate(zip(weights["w"], weights["b"], weights["idt"])):
@@ -98,7 +98,7 @@ def _fitting_net(weights, in_dim, neuron, activation, resnet_dt):
         layers.append(_layer(w, b, idt, activation, k > 0 and prev == w.shape[1]))
         prev = w.shape[1]
     layers.append(_layer(weights["w_out"], weights["b_out"], None, "none", False))
-    return {"@class": "FittingNetwork", "@version": 1, "in_dim": in_dim, "out_dim": 1,
+    return {"@class": "FittingNetwork", "@version": 1, "in_dim": in_dim, "out_dim": out_dim,
             "neuron": list(neuron), "activation_function": activation, "resnet_dt": resnet_dt,
             "precision": "float64", "bias_out": True, "layers": layers}
 
@@ -299,10 +299,15 @@ def read_dp(path):
     if kind not in tuple(_SE_KINDS) + ("dpa1", "se_atten", "hybrid"):
         raise DPKerasError(f"{path}: descriptor {kind!r} is not supported by dpkeras "
                            f"yet (supported: {_SUPPORTED})")
-    if fit.get("type") != "ener":
-        raise DPKerasError(f"{path}: fitting {fit.get('type')!r} is not supported yet "
-                           "(supported: ener)")
-    for key in ("numb_fparam", "numb_aparam", "dim_case_embd"):
+    ftype = fit.get("type")
+    if ftype not in ("ener", "dipole"):
+        raise DPKerasError(f"{path}: fitting {ftype!r} is not supported yet (supported: ener, "
+                           "dipole; DeePMD-kit cannot read its own polar .dp files back either)")
+    if ftype == "dipole" and kind not in ("se_e2_a", "se_a"):
+        raise DPKerasError(f"{path}: a dipole fitting on {kind!r} is not supported (only "
+                           "se_e2_a)")
+    bad = ["dim_case_embd"] + (["numb_fparam", "numb_aparam"] if ftype != "ener" else [])
+    for key in bad:
         if fit.get(key, 0):
             raise DPKerasError(f"{path}: fitting.{key} = {fit[key]} is not supported yet")
     if m.get("pair_exclude_types") or m.get("atom_exclude_types"):
@@ -337,28 +342,47 @@ def read_dp(path):
                                "embedding)")
         fitting = [_read_net(nets[0], path, "fitting")]
     else:
-        fitting = [_read_net(nets[t], path, "fitting") for t in range(ntypes)]
-    out_bias = np.asarray(m.get("@variables", {}).get("out_bias", np.zeros((1, ntypes, 1))))
-    out_std = np.asarray(m.get("@variables", {}).get("out_std", np.ones((1, ntypes, 1))))
+        # dipole: nets only for the selected types (the others are excluded and null)
+        excluded = set(fit.get("exclude_types", [])) if ftype == "dipole" else set()
+        sel_type = [t for t in range(ntypes) if t not in excluded]
+        if any(nets[t] is None for t in sel_type):
+            raise DPKerasError(f"{path}: a fitting net of a selected type is missing")
+        fitting = [_read_net(nets[t], path, "fitting") for t in sel_type]
+    fvars = fit["@variables"]
+    mvars = m.get("@variables", {})
+    out_bias = np.asarray(mvars.get("out_bias", np.zeros(1)), np.float64)
+    out_std = np.asarray(mvars.get("out_std", np.ones(1)), np.float64)
     if not np.allclose(out_std, 1.0):
         raise DPKerasError(f"{path}: model out_std differs from 1, which dpkeras does not "
-                           "support for energy models")
-    bias = np.asarray(fit["@variables"]["bias_atom_e"], np.float64).reshape(ntypes) + \
-        out_bias.reshape(-1, ntypes)[0]
+                           "support")
     trainable_fit = fit.get("trainable", True)
-    config = {
-        "type_map": type_map,
-        "descriptor": dconfig,
-        "fitting_net": {
-            "type": "ener", "neuron": list(fit["neuron"]), "resnet_dt": bool(fit["resnet_dt"]),
-            "activation_function": fit.get("activation_function", "tanh"),
-            "trainable": all(trainable_fit) if isinstance(trainable_fit, list)
-            else bool(trainable_fit),
-        },
+    fconfig = {
+        "type": ftype, "neuron": list(fit["neuron"]), "resnet_dt": bool(fit["resnet_dt"]),
+        "activation_function": fit.get("activation_function", "tanh"),
+        "trainable": list(trainable_fit) if isinstance(trainable_fit, list)
+        else bool(trainable_fit),
     }
+    if ftype == "dipole":
+        if np.any(out_bias) or np.any(np.asarray(fvars.get("bias_atom_e", 0.0))):
+            raise DPKerasError(f"{path}: a dipole model with a non-zero output bias is not "
+                               "supported (DeePMD-kit's TF backend has none)")
+        fconfig["sel_type"] = sel_type
+    else:
+        bias = np.asarray(fvars["bias_atom_e"], np.float64).reshape(ntypes)
+        if out_bias.size > 1:
+            bias = bias + out_bias.reshape(-1, ntypes)[0]
+        weights["bias_atom_e"] = bias
+        for key in ("numb_fparam", "numb_aparam"):
+            if fit.get(key, 0):
+                fconfig[key] = int(fit[key])
+                name = key[5:]                               # fparam / aparam
+                for stat in ("avg", "inv_std"):
+                    weights[f"{name}_{stat}"] = np.asarray(fvars[f"{name}_{stat}"],
+                                                           np.float64).reshape(-1)
+    config = {"type_map": type_map, "descriptor": dconfig, "fitting_net": fconfig}
     if te_config is not None:
         config["type_embedding"] = te_config
-    weights.update(fitting=fitting, bias_atom_e=bias)
+    weights["fitting"] = fitting
     return config, weights
 
 
@@ -494,12 +518,11 @@ def write_dp(model, path, model_def_script=None):
     if kind not in ("se_e2_a", "se_e2_r", "se_e3", "se_atten", "se_atten_v2", "hybrid"):
         raise DPKerasError(f"{path}: writing a {kind} model as .dp is not supported yet; save "
                            "it as .keras or a SavedModel directory")
-    if getattr(f, "fitting_type", "ener") != "ener":
-        raise DPKerasError(f"{path}: writing a {f.fitting_type} model as .dp is not supported "
-                           "yet; save it as .keras or a SavedModel directory")
-    if getattr(f, "numb_fparam", 0) or getattr(f, "numb_aparam", 0):
-        raise DPKerasError(f"{path}: writing a model with numb_fparam/numb_aparam as .dp is not "
-                           "supported yet; save it as .keras or a SavedModel directory")
+    ftype = getattr(f, "fitting_type", "ener")
+    if ftype not in ("ener", "dipole"):
+        raise DPKerasError(f"{path}: writing a {ftype} model as .dp is not supported (DeePMD-kit "
+                           "cannot read its own polar .dp files back); save it as .keras or a "
+                           "SavedModel directory")
     w = get_weights(model)
     ntypes = model.get_ntypes()
     tmap = model.get_type_map()
@@ -512,30 +535,15 @@ def write_dp(model, path, model_def_script=None):
                                for sub, ws in zip(d.descriptors, w["hybrid"])]}
     else:
         descriptor = _se_dict(d, w, ntypes, tmap)
-    mixed = bool(f.tebd_dim)
-    in_dim = f.dim_descrpt + f.tebd_dim
-    nets = [_fitting_net(net, in_dim, f.neuron, f.activation_function, f.resnet_dt)
-            for net in w["fitting"]]
-    fitting = {
-        "@class": "Fitting", "type": "ener", "@version": 4, "var_name": "energy",
-        "ntypes": ntypes, "dim_descrpt": in_dim, "mixed_types": mixed, "dim_out": 1,
-        "neuron": f.neuron, "resnet_dt": f.resnet_dt, "numb_fparam": 0, "numb_aparam": 0,
-        "dim_case_embd": 0, "default_fparam": None, "rcond": None, "tot_ener_zero": False,
-        "trainable": [bool(f.trainable)] * (len(f.neuron) + 1), "atom_ener": [],
-        "activation_function": f.activation_function, "precision": "float64",
-        "layer_name": None, "use_aparam_as_mask": False, "spin": None, "exclude_types": [],
-        "nets": {"@class": "NetworkCollection", "@version": 1, "ndim": 0 if mixed else 1,
-                 "ntypes": ntypes, "network_type": "fitting_network", "networks": nets},
-        "@variables": {"bias_atom_e": w["bias_atom_e"].reshape(ntypes, 1), "fparam_avg": None,
-                       "fparam_inv_std": None, "aparam_avg": None, "aparam_inv_std": None,
-                       "case_embd": None},
-        "type_map": tmap,
-    }
+    fitting = _dipole_dict(f, w, ntypes, tmap) if ftype == "dipole" else \
+        _ener_dict(f, w, ntypes, tmap)
+    nout = 3 if ftype == "dipole" else 1
     model_dict = {
         "@class": "Model", "type": "standard", "@version": 2, "type_map": tmap,
         "descriptor": descriptor, "fitting": fitting, "atom_exclude_types": [],
         "pair_exclude_types": [], "rcond": None, "preset_out_bias": None,
-        "@variables": {"out_bias": np.zeros((1, ntypes, 1)), "out_std": np.ones((1, ntypes, 1))},
+        "@variables": {"out_bias": np.zeros((1, ntypes, nout)),
+                       "out_std": np.ones((1, ntypes, nout))},
     }
     if model_def_script is None:
         model_def_script = model.get_config_deepmd()
@@ -543,3 +551,57 @@ def write_dp(model, path, model_def_script=None):
                      "time": str(datetime.datetime.now(datetime.timezone.utc)),
                      "backend": "dpkeras", "model": model_dict,
                      "model_def_script": model_def_script})
+
+
+def _fit_trainable(f):
+    return [bool(f.trainable)] * (len(f.neuron) + 1)
+
+
+def _ener_dict(f, w, ntypes, tmap):
+    mixed = bool(f.tebd_dim)
+    nfp, nap = int(getattr(f, "numb_fparam", 0)), int(getattr(f, "numb_aparam", 0))
+    # DeePMD-kit's TF convention: dim_descrpt includes the type embedding, not fparam/aparam
+    dim = f.dim_descrpt + f.tebd_dim
+    nets = [_fitting_net(net, dim + nfp + nap, f.neuron, f.activation_function, f.resnet_dt)
+            for net in w["fitting"]]
+    stats = {f"{n}_{s}": (w[f"{n}_{s}"] if k else None)
+             for n, k in (("fparam", nfp), ("aparam", nap)) for s in ("avg", "inv_std")}
+    return {
+        "@class": "Fitting", "type": "ener", "@version": 4, "var_name": "energy",
+        "ntypes": ntypes, "dim_descrpt": dim, "mixed_types": mixed, "dim_out": 1,
+        "neuron": f.neuron, "resnet_dt": f.resnet_dt, "numb_fparam": nfp, "numb_aparam": nap,
+        "dim_case_embd": 0, "default_fparam": None, "rcond": None, "tot_ener_zero": False,
+        "trainable": _fit_trainable(f), "atom_ener": [],
+        "activation_function": f.activation_function, "precision": "float64",
+        "layer_name": None, "use_aparam_as_mask": False, "spin": None, "exclude_types": [],
+        "nets": {"@class": "NetworkCollection", "@version": 1, "ndim": 0 if mixed else 1,
+                 "ntypes": ntypes, "network_type": "fitting_network", "networks": nets},
+        "@variables": dict({"bias_atom_e": w["bias_atom_e"].reshape(ntypes, 1)}, **stats,
+                           case_embd=None),
+        "type_map": tmap,
+    }
+
+
+def _dipole_dict(f, w, ntypes, tmap):
+    """DeePMD-kit's TF ``dipole`` fitting: nets of the selected types, ``null`` elsewhere."""
+    m1 = f.embedding_width
+    nets = [None] * ntypes
+    for t, net in zip(f.sel_type, w["fitting"]):
+        nets[t] = _fitting_net(net, f.dim_descrpt, f.neuron, f.activation_function,
+                               f.resnet_dt, out_dim=m1)
+    return {
+        "@class": "Fitting", "type": "dipole", "@version": 4, "ntypes": ntypes,
+        "dim_descrpt": f.dim_descrpt, "embedding_width": m1, "mixed_types": False,
+        "neuron": f.neuron, "resnet_dt": f.resnet_dt, "numb_fparam": 0, "numb_aparam": 0,
+        "dim_case_embd": 0, "default_fparam": None,
+        "activation_function": f.activation_function, "precision": "float64",
+        "exclude_types": [t for t in range(ntypes) if t not in f.sel_type],
+        "@variables": {"fparam_avg": None, "fparam_inv_std": None, "aparam_avg": None,
+                       "aparam_inv_std": None, "case_embd": None,
+                       "bias_atom_e": np.zeros((ntypes, m1))},
+        "type_map": tmap, "var_name": "dipole", "rcond": None, "tot_ener_zero": False,
+        "trainable": _fit_trainable(f), "layer_name": None, "use_aparam_as_mask": False,
+        "spin": None, "r_differentiable": True, "c_differentiable": True,
+        "nets": {"@class": "NetworkCollection", "@version": 1, "ndim": 1, "ntypes": ntypes,
+                 "network_type": "fitting_network", "networks": nets},
+    }
