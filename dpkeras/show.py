@@ -1,9 +1,10 @@
 """``python -m dpkeras.show MODEL ATTRIBUTE [ATTRIBUTE ...]``: what a model is, as ``dp show``.
 
-Attributes: ``model-branch`` (the branches ``--model_branch`` accepts; a single-head model has
-the one branch ``Default``, plus ``RANDOM``), ``type-map``, ``descriptor``, ``fitting-net``
-(the normalized config sections) and ``size`` (parameter counts). ``MODEL``: anything
-:func:`dpkeras.model.load.load_model` reads, or a model zoo name.
+Attributes: ``model-branch`` (the branches: one per head of a multi-task model, the one branch
+``Default`` of a single-head model, plus ``RANDOM``), ``type-map``, ``descriptor``,
+``fitting-net`` (the normalized config sections, per head) and ``size`` (parameter counts).
+``MODEL``: anything :func:`dpkeras.model.load.load_model` reads (a multi-task run or united
+SavedModel too), or a model zoo name.
 """
 
 import json

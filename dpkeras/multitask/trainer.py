@@ -208,11 +208,11 @@ class MultiTaskTrainer:
         def train_step(head, batch):
             return compiled(train, head, batch)(batch)
 
-        if self.strategy is not None:
-            train_step = self._distributed_step(model, optimizer, variables)
-
         def eval_step(head, batch, lr):
             return compiled(evaluate, head, batch)(batch, tf.cast(lr, tf.float64))
+
+        if self.strategy is not None:
+            return self._distributed_step(model, optimizer, variables), eval_step
 
         return train_step, eval_step
 
