@@ -166,17 +166,19 @@ class DenseStack(keras.layers.Layer):
         name = self.layer_names[k] if self.layer_names and k < len(self.layer_names) else None
         if name is None:
             return None
-        spec = (in_dim, width, bool(use_bias), bool(has_idt))
+        spec = (in_dim, width, bool(use_bias), bool(has_idt), self.dtype)
         if name in registry:
             if registry[name].spec != spec:
                 from dpkeras.errors import DPKerasError
 
                 raise DPKerasError(
                     f"layer_name {name!r}: the layers sharing this name differ in shape "
-                    f"((in, out, bias, timestep) {registry[name].spec} vs {spec}); layers "
-                    "with the same name need the same neuron, resnet_dt and input width")
+                    f"((in, out, bias, timestep, dtype) {registry[name].spec} vs {spec}); "
+                    "layers with the same name need the same neuron, resnet_dt, precision and "
+                    "input width")
             return registry[name]
-        registry[name] = SharedDense(*spec, seed=seed, std_b=std_b, name=name)
+        registry[name] = SharedDense(*spec[:4], seed=seed, std_b=std_b, dtype=self.dtype,
+                                     name=name)
         return registry[name]
 
     def _skip_kind(self, k, prev, width):
@@ -266,7 +268,7 @@ class SharedDense(keras.layers.Layer):
                  **kwargs):
         kwargs.setdefault("dtype", "float64")
         super().__init__(**kwargs)
-        self.spec = (int(in_dim), int(width), bool(use_bias), bool(has_idt))
+        self.spec = (int(in_dim), int(width), bool(use_bias), bool(has_idt), self.dtype)
         self.seed, self.std_b = seed, std_b
         self.w = self.add_weight(name="w", shape=(in_dim, width),
                                  initializer=_initializer(seed, 1.0 / (in_dim + width) ** 0.5))
@@ -282,7 +284,7 @@ class SharedDense(keras.layers.Layer):
 
     def get_config(self):
         cfg = super().get_config()
-        in_dim, width, use_bias, has_idt = self.spec
+        in_dim, width, use_bias, has_idt = self.spec[:4]
         cfg.update(in_dim=in_dim, width=width, use_bias=use_bias, has_idt=has_idt,
                    seed=self.seed, std_b=self.std_b)
         return cfg
