@@ -2,7 +2,7 @@
 
 * ``TF_CONFIG`` naming more than one task: ``MultiWorkerMirroredStrategy`` (one process per
   host or per device, collectives over gRPC);
-* else more than one local GPU: ``MirroredStrategy``;
+* else, when asked (``mirrored``, ``--mirrored``), ``MirroredStrategy`` over the local GPUs;
 * else ``None``: the plain single-device loop.
 
 The batch of a step is a pure function of ``(seed, step)``, so every worker builds the same
@@ -22,7 +22,7 @@ import tensorflow as tf
 from dpkeras.errors import DPKerasError
 
 
-def strategy_from_env():
+def strategy_from_env(mirrored=False):
     """The strategy the environment asks for (module docstring), or ``None``."""
     raw = os.environ.get("TF_CONFIG")
     if raw:
@@ -32,7 +32,7 @@ def strategy_from_env():
             raise DPKerasError(f"TF_CONFIG is not valid JSON: {raw!r}") from None
         if sum(len(v) for v in cluster.values()) > 1:
             return tf.distribute.MultiWorkerMirroredStrategy()
-    if len(tf.config.list_physical_devices("GPU")) > 1:
+    if mirrored:
         return tf.distribute.MirroredStrategy()
     return None
 
@@ -74,3 +74,25 @@ def split_batch(strategy, batch):
         return {k: (v[r::n] if v.shape.rank else v) for k, v in batch.items()}
 
     return strategy.experimental_distribute_values_from_function(local)
+
+
+def replicated_step(strategy, replica_fn, ntypes):
+    """``step(batch, *static)``: ``replica_fn(share, *static, type_counts=...)`` runs on every
+    replica with its frames of ``batch`` (one ``tf.function`` per ``static`` and system
+    composition); returns its metrics averaged over the replicas. ``replica_fn`` applies the
+    update itself (loss divided by ``strategy.num_replicas_in_sync``; the optimizer sums the
+    gradients over the replicas)."""
+    import numpy as np
+
+    cache = {}
+
+    def step(batch, *static):
+        counts = tuple(np.bincount(batch["atype"][0].numpy(), minlength=ntypes).tolist())
+        key = (static, counts)
+        if key not in cache:
+            cache[key] = tf.function(lambda b: strategy.run(
+                replica_fn, args=(b,) + static, kwargs={"type_counts": counts}))
+        out = cache[key](split_batch(strategy, batch))
+        return {k: strategy.reduce("MEAN", v, axis=None) for k, v in out.items()}
+
+    return step

@@ -27,6 +27,8 @@ flags.DEFINE_string("finetune", None, "fine-tune from this pretrained model (any
                     "loads, or a model zoo name)")
 flags.DEFINE_string("model_branch", None, "with --finetune: the branch (head) of the pretrained "
                     "model, or RANDOM for a new fitting net on the pretrained descriptor")
+flags.DEFINE_bool("mirrored", False, "train on all local GPUs (tf.distribute.MirroredStrategy); "
+                  "with TF_CONFIG naming several workers, MultiWorkerMirroredStrategy is used")
 flags.DEFINE_string("init_frz_model", None, "multi-task: start from this multi-task model (united "
                     "SavedModel or run); empty heads and descriptor in input.json are taken "
                     "from it")
@@ -91,7 +93,7 @@ def main(argv):
             raise DPKerasError("--finetune with a multi-task input is not implemented yet")
         from dpkeras.distribute import strategy_from_env
 
-        strategy = strategy_from_env()   # before TensorFlow runs any op
+        strategy = strategy_from_env(FLAGS.mirrored)   # before TensorFlow runs any op
         for section in config["training"]["data_dict"].values():
             resolve_systems({"training": section}, path)
         MultiTaskTrainer(config, FLAGS.output_dir, restart=FLAGS.restart,
@@ -99,15 +101,18 @@ def main(argv):
                          skip_neighbor_stat=FLAGS.skip_neighbor_stat,
                          jit_compile=FLAGS.jit_compile, strategy=strategy).run()
         return
-    if os.environ.get("TF_CONFIG"):
+    from dpkeras.distribute import strategy_from_env
+
+    if spec is not None and (FLAGS.mirrored or os.environ.get("TF_CONFIG")):
         from dpkeras.errors import DPKerasError
 
-        raise DPKerasError("TF_CONFIG is set, but multi-worker training is implemented for "
-                           "multi-task inputs only so far; unset TF_CONFIG")
+        raise DPKerasError("--finetune under tf.distribute (TF_CONFIG, --mirrored) is not "
+                           "implemented yet")
+    strategy = None if spec is not None else strategy_from_env(FLAGS.mirrored)
     config = resolve_systems(config, path)
     Trainer(config, FLAGS.output_dir, restart=FLAGS.restart, init_model=FLAGS.init_model,
             skip_neighbor_stat=FLAGS.skip_neighbor_stat, jit_compile=FLAGS.jit_compile,
-            finetune=spec).run()
+            finetune=spec, strategy=strategy).run()
 
 
 if __name__ == "__main__":

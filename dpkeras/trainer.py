@@ -5,6 +5,7 @@
 (the normalized input), ``train.log`` and ``checkpoints/``.
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -40,12 +41,17 @@ class Trainer:
         weights with a recalibrated energy bias, and report the validation errors.
       skip_neighbor_stat: do not scan the data for the neighbor statistics.
       jit_compile: compile the steps with XLA (one compilation per system composition).
+      strategy: a ``tf.distribute`` strategy or None (:mod:`dpkeras.distribute`; its steps
+        are not XLA-compiled, only the chief writes to ``output_dir``).
     """
 
     def __init__(self, config, output_dir=".", restart=None, init_model=None,
-                 skip_neighbor_stat=False, jit_compile=True, finetune=None):
-        self.config = config
-        self.output_dir = output_dir
+                 skip_neighbor_stat=False, jit_compile=True, finetune=None, strategy=None):
+        from dpkeras import distribute
+
+        self.config, self.strategy = config, strategy
+        self.output_dir = output_dir if strategy is None else distribute.worker_output_dir(
+            strategy, output_dir)
         self.restart = restart
         self.init_model = init_model
         self.finetune = finetune
@@ -60,6 +66,8 @@ class Trainer:
         self.disp_freq, self.save_freq = t["disp_freq"], t["save_freq"]
         type_map = config["model"]["type_map"]
         self.train_data = DataSystems(t["training_data"], type_map, "training.training_data")
+        if strategy is not None:
+            distribute.check_batch_sizes(strategy, self.train_data, "training.training_data")
         self.valid_data = None
         if t["validation_data"] is not None:
             self.valid_data = DataSystems(t["validation_data"], type_map,
@@ -154,7 +162,29 @@ class Trainer:
         def eval_step(batch, lr):
             return compiled(evaluate, batch)(batch, tf.cast(lr, tf.float64))
 
+        if self.strategy is not None:
+            return self._replicated_step(model, optimizer), eval_step
         return train_step, eval_step
+
+    def _replicated_step(self, model, optimizer):
+        """``train_step(batch)`` under the strategy: each replica trains on its frames, the
+        loss divided by the replica count (:func:`dpkeras.distribute.replicated_step`)."""
+        from dpkeras.distribute import replicated_step
+
+        n = self.strategy.num_replicas_in_sync
+
+        def replica(batch, type_counts):
+            lr = self.schedule(optimizer.iterations)
+            with tf.GradientTape() as tape:
+                out = model({k: batch[k] for k in MODEL_INPUTS}, training=True,
+                            type_counts=type_counts)
+                loss, metrics = self.loss(out, batch, lr)
+                scaled = loss / n
+            optimizer.apply(tape.gradient(scaled, model.trainable_variables),
+                            model.trainable_variables)
+            return metrics
+
+        return replicated_step(self.strategy, replica, model.get_ntypes())
 
     # --- loop ------------------------------------------------------------------------------
     def run(self):
@@ -162,7 +192,8 @@ class Trainer:
         _add_file_log(os.path.join(self.output_dir, "train.log"))
         atomic_write_text(os.path.join(self.output_dir, "out.json"),
                                      json.dumps(self.config, indent=2))
-        model, optimizer, start = self._build()
+        with self.strategy.scope() if self.strategy else contextlib.nullcontext():
+            model, optimizer, start = self._build()
         train_step, eval_step = self._make_steps(model, optimizer)
         names = self.loss.metric_names()
         lcurve = LCurve(os.path.join(self.output_dir, self.config["training"]["disp_file"]),

@@ -217,10 +217,9 @@ class MultiTaskTrainer:
         return train_step, eval_step
 
     def _distributed_step(self, model, optimizer, variables):
-        """``train_step(head, batch)`` under the strategy: each replica runs its frames of the
-        batch; the loss is scaled by 1/replicas and the optimizer sums the gradients."""
-        strategy, ntypes, cache = self.strategy, model.get_ntypes(), {}
-        n = strategy.num_replicas_in_sync
+        """``train_step(head, batch)`` under the strategy (:func:`dpkeras.distribute.
+        replicated_step`)."""
+        n = self.strategy.num_replicas_in_sync
 
         def replica(batch, head, type_counts):
             net, var = model.heads[head], variables[head]
@@ -233,15 +232,8 @@ class MultiTaskTrainer:
             optimizer.apply(tape.gradient(scaled, var), var)
             return metrics
 
-        def train_step(head, batch):
-            counts = tuple(np.bincount(batch["atype"][0].numpy(), minlength=ntypes).tolist())
-            if (head, counts) not in cache:
-                cache[head, counts] = tf.function(lambda b, h=head, c=counts: strategy.run(
-                    replica, args=(b,), kwargs={"head": h, "type_counts": c}))
-            out = cache[head, counts](distribute.split_batch(strategy, batch))
-            return {k: strategy.reduce("MEAN", v, axis=None) for k, v in out.items()}
-
-        return train_step
+        step = distribute.replicated_step(self.strategy, replica, model.get_ntypes())
+        return lambda head, batch: step(batch, head)
 
     # --- loop ------------------------------------------------------------------------------
     def run(self):
