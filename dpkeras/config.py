@@ -439,10 +439,12 @@ def _check_se_atten(d, ntypes, path):
 
 
 def _check_precision(d, path):
-    if d["precision"] not in ("default", "float64"):
-        _fail(f"{path}.precision", f"precision {d['precision']!r} is not implemented yet "
-              "(dpkeras computes in float64); use 'float64' or 'default'")
-    d["precision"] = "float64"
+    """``default`` is float64 (DeePMD-kit's default); float32 networks compute in float32 between
+    float64 environment matrices and float64 energies/forces, as DeePMD-kit's TF backend."""
+    if d["precision"] not in ("default", "float64", "float32"):
+        _fail(f"{path}.precision", f"precision {d['precision']!r} is not supported; use "
+              "'float64' (or 'default') or 'float32'")
+    d["precision"] = "float64" if d["precision"] == "default" else d["precision"]
 
 
 def _check_trainable(section, nlayers, path):
@@ -482,6 +484,9 @@ def normalize_model(model):
     m["fitting_net"] = _typed_section(fit, FITTING_SCHEMAS, "model.fitting_net",
                                       "ener", "fitting_net")
     _check_precision(m["fitting_net"], "model.fitting_net")
+    if m["fitting_net"]["precision"] != "float64" and m["fitting_net"]["type"] != "ener":
+        _fail("model.fitting_net.precision", f"float32 is only implemented for the ener "
+              f"fitting, not {m['fitting_net']['type']!r}; use 'float64'")
     if "trainable" in m["fitting_net"]:
         _check_trainable(m["fitting_net"], len(m["fitting_net"]["neuron"]) + 1,
                          "model.fitting_net")
@@ -630,5 +635,6 @@ def model_kwargs(model_section):
         out["fitting_net"]["trainable"] = any(f["trainable"])   # is (dpkeras.trainer applies them)
     te = model_section.get("type_embedding")
     if te is not None:
-        out["type_embedding"] = _constructor_args(te, TYPE_EMBEDDING, drop=("precision",))
+        out["type_embedding"] = _constructor_args(
+            te, TYPE_EMBEDDING, drop=("precision",) if te["precision"] == "float64" else ())
     return out

@@ -54,6 +54,11 @@ ACTIVATIONS = {
 }
 
 
+def net_dtype(precision):
+    """The dtype of the networks of a section with DeePMD-kit's ``precision`` key."""
+    return "float32" if precision == "float32" else "float64"
+
+
 def get_activation(name):
     """Map a DeePMD-kit ``activation_function`` name to a TF function."""
     key = "none" if name is None else str(name).lower()

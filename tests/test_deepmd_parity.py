@@ -121,3 +121,21 @@ def test_deepmd_dp_files_of_the_family_load_or_fail_clearly(kind):
     dp = DeepPot(os.path.join(TESTDATA, kind, "model.dp"))
     for case in _cases(ref):
         _check(dp, ref, case, tol=_TOL.get(kind, 1e-10))
+
+
+@pytest.mark.parametrize("path", ["frozen_model.pb", "model.dp"])
+@pytest.mark.parametrize("kind", ["water_fp32_se_e2_a", "water_fp32_dpa1"])
+def test_float32_models_match_deepmd_to_float32_rounding(kind, path):
+    """``precision: float32`` in the descriptor, type embedding and fitting: float32 networks
+    between float64 environment matrices and float64 energy sums, as DeePMD-kit's TF backend.
+    The two implementations round differently in float32 (measured: energy 2e-10, forces 1e-6
+    relative), so the bound is float32's, not float64's."""
+    ref = np.load(os.path.join(TESTDATA, kind, "reference.npz"))
+    dp = DeepPot(os.path.join(TESTDATA, kind, path))
+    assert dp.model.descriptor.net_dtype == "float32"
+    assert dp.model.fitting.nets[0].ws[0].dtype == "float32"
+    for case in _cases(ref):
+        _check(dp, ref, case, tol=5e-6)
+        e = dp.eval(ref[case + "coord"], ref["box"][:len(ref[case + "coord"])] if case == ""
+                    else None, ref[case + "atype"])[0]
+        assert max_rel(e, ref[case + "energy"]) < 1e-8

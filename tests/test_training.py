@@ -59,6 +59,8 @@ def test_water_training_reduces_validation_force_error(tmp_path):
          "seed": 2}]},
     {"type": "se_atten_v2", "sel": 60, "rcut_smth": 0.5, "rcut": 4.5, "neuron": [4, 8, 16],
      "axis_neuron": 4, "attn": 8, "attn_layer": 1},
+    {"type": "se_e2_a", "sel": [46, 92], "rcut_smth": 0.5, "rcut": 6.0, "neuron": [8, 16, 32],
+     "axis_neuron": 4, "precision": "float32"},
 ])
 def test_other_descriptors_train_on_water(tmp_path, descriptor):
     cfg = small_input(WATER[:3], WATER[3:], numb_steps=200, disp_freq=100, save_freq=200)

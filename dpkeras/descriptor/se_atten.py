@@ -35,7 +35,7 @@ import keras
 import tensorflow as tf
 
 from dpkeras.env_mat import EnvMat
-from dpkeras.network import EmbeddingNet, child_seed
+from dpkeras.network import EmbeddingNet, child_seed, net_dtype
 
 # DeePMD-kit's additive mask for padded keys, -(2 << 32)
 _NEG = -float(2 << 32)
@@ -62,7 +62,7 @@ class TypeEmbedding(keras.layers.Layer):
         self.seed = seed
         self.net = EmbeddingNet(self.ntypes, self.neuron, activation_function=activation_function,
                                 resnet_dt=resnet_dt, use_bias=use_tebd_bias, seed=seed,
-                                name="type_embed_net")
+                                dtype=self.variable_dtype, name="type_embed_net")
         self.built = True
 
     def table(self):
@@ -209,6 +209,7 @@ class DescrptSeAtten(keras.layers.Layer):
         self.smooth_type_embedding = bool(smooth_type_embedding)
         self.seed = seed
         self.precision = precision
+        self.net_dtype = net_dtype(precision)
         te = dict(type_embedding or {})
         self.type_embedding_config = {
             "neuron": list(te.get("neuron", [8])),
@@ -217,8 +218,11 @@ class DescrptSeAtten(keras.layers.Layer):
             "use_tebd_bias": bool(te.get("use_tebd_bias", False)),
             "seed": te.get("seed", seed),
         }
+        if te.get("precision", "float64") != "float64":
+            self.type_embedding_config["precision"] = te["precision"]
+        te_args = {k: v for k, v in self.type_embedding_config.items() if k != "precision"}
         self.type_embed = TypeEmbedding(self.ntypes, name="type_embedding",
-                                        **self.type_embedding_config)
+                                        dtype=net_dtype(te.get("precision")), **te_args)
         self.tebd_dim = self.type_embedding_config["neuron"][-1]
         self.env_mat = EnvMat(self.ntypes, self.nnei, self.rcut, self.rcut_smth, name="env_mat")
         strip = self.tebd_input_mode == "strip"
@@ -226,17 +230,17 @@ class DescrptSeAtten(keras.layers.Layer):
         self.embedding_net = EmbeddingNet(in_dim, self.neuron,
                                           activation_function=activation_function,
                                           resnet_dt=resnet_dt, seed=child_seed(seed, 0),
-                                          name="embedding")
+                                          dtype=self.net_dtype, name="embedding")
         # strip mode: the net of the (neighbor, center) type-embedding pair
         self.embedding_strip = EmbeddingNet(
             2 * self.tebd_dim, self.neuron, activation_function=activation_function,
-            resnet_dt=resnet_dt, seed=child_seed(seed, 2),
+            resnet_dt=resnet_dt, seed=child_seed(seed, 2), dtype=self.net_dtype,
             name="embedding_strip") if strip else None
         self.attention_layers = [
             AttentionLayer(self.neuron[-1], self.attn, dotr=self.attn_dotr,
                            do_mask=self.attn_mask, ln_eps=self.ln_eps,
                            trainable_ln=self.trainable_ln, seed=child_seed(seed, 1, i),
-                           name=f"attention_layer_{i}")
+                           dtype=self.net_dtype, name=f"attention_layer_{i}")
             for i in range(self.attn_layer)]
         self.built = True
 
@@ -262,7 +266,7 @@ class DescrptSeAtten(keras.layers.Layer):
 
     def atom_type_embedding(self, atype):
         """``[nf, nloc, tebd_dim]``: the type embedding of each atom (the fitting's extra input)."""
-        return tf.gather(self.type_embed.table(), atype)
+        return tf.cast(tf.gather(self.type_embed.table(), atype), tf.float64)
 
     # --- math ------------------------------------------------------------------------------
     def call(self, rij, mask, atype, type_counts=None, nei_type=None):
@@ -287,7 +291,10 @@ class DescrptSeAtten(keras.layers.Layer):
                 avg = tf.gather(self.env_mat.davg[:, 0, 0], atype_f)[:, None, None]
                 env = tf.where(keep[..., None] > 0, env, avg + tf.zeros_like(env))
                 sw = sw * keep
-        tebd = self.type_embed.table()                                         # [ntypes + 1, T]
+        # float64 up to here; the networks (and what follows) in their precision
+        env, nmask = tf.cast(env, self.net_dtype), tf.cast(nmask, self.net_dtype)
+        sw = None if sw is None else tf.cast(sw, self.net_dtype)
+        tebd = tf.cast(self.type_embed.table(), self.net_dtype)                # [ntypes + 1, T]
         n = tf.shape(env)[0]
         if self.embedding_strip is None:
             parts = [env[:, :, :1], tf.gather(tebd, nei_type)]
@@ -304,7 +311,7 @@ class DescrptSeAtten(keras.layers.Layer):
             g = layer(g, rhat, nmask, sw)
         t = tf.matmul(env, g, transpose_a=True) / float(nnei)            # [n, 4, M1]
         d = tf.matmul(t, t[:, :, : self.axis_neuron], transpose_a=True)  # [n, M1, M2]
-        return tf.reshape(d, [nf, nloc, self.get_dim_out()])
+        return tf.cast(tf.reshape(d, [nf, nloc, self.get_dim_out()]), tf.float64)
 
     def _smooth_weight(self, env, atype_f):
         """``w_ij [n, nnei]`` of the module docstring, from the normalized radial column."""

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from dpkeras.env_mat import EnvMat
-from dpkeras.network import EmbeddingNet, child_seed
+from dpkeras.network import EmbeddingNet, child_seed, net_dtype
 from dpkeras.typesplit import TypeSplit
 
 
@@ -43,6 +43,7 @@ class DescrptSe(keras.layers.Layer):
         self.set_davg_zero = bool(set_davg_zero)
         self.seed = seed
         self.precision = precision
+        self.net_dtype = net_dtype(precision)
         self.nnei = sum(self.sel)
         self.env_mat = EnvMat(self.ntypes, self.nnei, self.rcut, self.rcut_smth,
                               radial_only=self.radial_only, name="env_mat")
@@ -50,7 +51,8 @@ class DescrptSe(keras.layers.Layer):
         self.embedding_nets = {
             "_".join(map(str, key)): EmbeddingNet(
                 1, self.neuron, activation_function=activation_function, resnet_dt=resnet_dt,
-                seed=child_seed(seed, *key), name="embedding_" + "_".join(map(str, key)))
+                seed=child_seed(seed, *key), dtype=self.net_dtype,
+                name="embedding_" + "_".join(map(str, key)))
             for key in self.embedding_keys()}
         bounds = np.cumsum([0] + self.sel)
         self.offsets = [(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:])]
@@ -77,7 +79,7 @@ class DescrptSe(keras.layers.Layer):
     def keep_mask(self, atype, tj):
         """``[n]`` 1/0: with type_one_side, whether each center type interacts with ``tj``."""
         keep = tf.constant([not self.is_excluded(ti, tj) for ti in range(self.ntypes)])
-        return tf.cast(tf.gather(keep, atype), self.compute_dtype)
+        return tf.cast(tf.gather(keep, atype), self.net_dtype)
 
     def is_excluded(self, ti, tj):
         return tuple(sorted((ti, tj))) in self.exclude_types
@@ -113,15 +115,16 @@ class DescrptSe(keras.layers.Layer):
         """Apply ``fn(env [n, nnei, ncol], center_type, atype) -> [n, dim]`` to every atom, per
         center-type block (or to all atoms at once with type_one_side): ``[nf, nloc, dim]``."""
         nf, nloc = tf.shape(atype)[0], tf.shape(atype)[1]
-        env = self.env_mat(rij, mask, atype)                     # [nf, nloc, nnei, ncol]
+        # float64 environment matrix; the networks (and what follows) in their precision
+        env = tf.cast(self.env_mat(rij, mask, atype), self.net_dtype)  # [nf, nloc, nnei, ncol]
         ncol = env.shape[-1]
         if self.type_one_side:
             flat = tf.reshape(env, [-1, self.nnei, ncol])
             d = fn(flat, None, tf.reshape(atype, [-1]))
-            return tf.reshape(d, [nf, nloc, dim])
+            return tf.cast(tf.reshape(d, [nf, nloc, dim]), tf.float64)
         split = TypeSplit(atype, self.ntypes, type_counts)
         parts = [fn(block, ti, None) for ti, block in enumerate(split.split(env))]
-        return split.merge(parts)
+        return tf.cast(split.merge(parts), tf.float64)
 
     def get_config(self):
         cfg = super().get_config()

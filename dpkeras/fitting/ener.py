@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from dpkeras.errors import DPKerasError
-from dpkeras.network import FittingNet, child_seed
+from dpkeras.network import FittingNet, child_seed, net_dtype
 from dpkeras.typesplit import TypeSplit
 
 
@@ -43,6 +43,7 @@ class EnerFitting(keras.layers.Layer):
         self.activation_function = activation_function
         self.seed = seed
         self.precision = precision
+        self.net_dtype = net_dtype(precision)
         self.tebd_dim = int(tebd_dim)
         self.numb_fparam, self.numb_aparam = int(numb_fparam), int(numb_aparam)
         in_dim = self.dim_descrpt + self.numb_fparam + self.numb_aparam
@@ -56,12 +57,14 @@ class EnerFitting(keras.layers.Layer):
             self.nets = [FittingNet(in_dim + self.tebd_dim, self.neuron, out_dim=1,
                                     out_bias=True, activation_function=activation_function,
                                     resnet_dt=resnet_dt, seed=child_seed(seed, 0),
-                                    layer_names=names(""), name="fitting_all")]
+                                    layer_names=names(""), dtype=self.net_dtype,
+                                    name="fitting_all")]
         else:
             self.nets = [FittingNet(in_dim, self.neuron, out_dim=1, out_bias=True,
                                     activation_function=activation_function,
                                     resnet_dt=resnet_dt, seed=child_seed(seed, t),
-                                    layer_names=names(f"_type_{t}"), name=f"fitting_type_{t}")
+                                    layer_names=names(f"_type_{t}"), dtype=self.net_dtype,
+                                    name=f"fitting_type_{t}")
                          for t in range(self.ntypes)]
         self.bias_atom_e = self.add_weight(name="bias_atom_e", shape=(self.ntypes,),
                                            initializer="zeros", trainable=False)
@@ -103,14 +106,15 @@ class EnerFitting(keras.layers.Layer):
         """``type_embedding [nf, nloc, tebd_dim]``: required when ``tebd_dim > 0``;
         ``fparam [nf, numb_fparam]`` and ``aparam [nf, nloc, numb_aparam]``: required when
         those are > 0."""
-        x = self._inputs(descriptor, type_embedding, fparam, aparam)
+        # float64 inputs; the nets in their precision; the bias added in float64 (DeePMD-kit)
+        x = tf.cast(self._inputs(descriptor, type_embedding, fparam, aparam), self.net_dtype)
         if self.tebd_dim:
             nf, nloc = tf.shape(atype)[0], tf.shape(atype)[1]
             out = tf.reshape(self.nets[0](tf.reshape(x, [-1, x.shape[-1]]))[:, 0], [nf, nloc])
-            return out + tf.gather(self.bias_atom_e, atype)
-        split = TypeSplit(atype, self.ntypes, type_counts)
-        outs = [self.nets[t](d)[:, 0] for t, d in enumerate(split.split(x))]
-        return split.merge(outs) + tf.gather(self.bias_atom_e, atype)
+        else:
+            split = TypeSplit(atype, self.ntypes, type_counts)
+            out = split.merge([self.nets[t](d)[:, 0] for t, d in enumerate(split.split(x))])
+        return tf.cast(out, tf.float64) + tf.gather(self.bias_atom_e, atype)
 
     def get_config(self):
         cfg = super().get_config()

@@ -382,6 +382,13 @@ def read_dp(path):
     config = {"type_map": type_map, "descriptor": dconfig, "fitting_net": fconfig}
     if te_config is not None:
         config["type_embedding"] = te_config
+    # float32 sections stay float32 (their weights are cast on assignment)
+    for section, src in ((fconfig, fit), (dconfig, d), (te_config, d.get("type_embedding"))):
+        if section is not None and isinstance(src, dict) and src.get("precision") == "float32":
+            section["precision"] = "float32"
+    for section, src in zip(dconfig.get("list", []), d.get("list", [])):
+        if src.get("precision") == "float32":
+            section["precision"] = "float32"
     weights["fitting"] = fitting
     return config, weights
 
@@ -523,6 +530,11 @@ def write_dp(model, path, model_def_script=None):
         raise DPKerasError(f"{path}: writing a {ftype} model as .dp is not supported (DeePMD-kit "
                            "cannot read its own polar .dp files back); save it as .keras or a "
                            "SavedModel directory")
+    leaves = d.leaves() if hasattr(d, "leaves") else [d]
+    if any(getattr(x, "net_dtype", "float64") != "float64" for x in leaves + [f]) or (
+            getattr(d, "type_embed", None) is not None and d.type_embed.variable_dtype != "float64"):
+        raise DPKerasError(f"{path}: writing a float32 model as .dp is not supported yet; save "
+                           "it as .keras or a SavedModel directory")
     w = get_weights(model)
     ntypes = model.get_ntypes()
     tmap = model.get_type_map()
