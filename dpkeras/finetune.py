@@ -30,10 +30,11 @@ import os
 import numpy as np
 
 from dpkeras.errors import DPKerasError
+from dpkeras.multitask.load import DEFAULT_HEAD
 
 log = logging.getLogger("dpkeras")
 
-DEFAULT_BRANCH = "Default"
+DEFAULT_BRANCH = DEFAULT_HEAD   # "Default", DeePMD-kit's name of a single-task model's branch
 RANDOM = "RANDOM"
 # descriptors whose per-type parameters are rows of a type embedding (any subset of types works)
 MIXED_TYPE_DESCRIPTORS = ("se_atten", "se_atten_v2")
@@ -70,16 +71,28 @@ class Pretrained:
         from dpkeras.config import normalize_model
         from dpkeras.model.load import load_model
         from dpkeras.model.weights import get_weights
+        from dpkeras.multitask.load import load_multitask
 
         self.path = resolve_pretrained(name)
-        model, self.kind = load_model(self.path)
-        # a single-head model is the branch "Default"; multi-head models add theirs here
-        self.branches = {DEFAULT_BRANCH: normalize_model(model.get_config_deepmd())}
-        self.weights = {DEFAULT_BRANCH: get_weights(model)}
+        multi = load_multitask(self.path)
+        if multi is not None:         # a multi-task model: one branch per head
+            mt, self.kind = multi
+            heads = {h: mt.heads[h] for h in mt.head_names()}
+        else:                         # a single-head model is the branch "Default"
+            model, self.kind = load_model(self.path)
+            heads = {DEFAULT_BRANCH: model}
+        self.multitask = multi is not None
+        self.branches = {h: normalize_model(m.get_config_deepmd()) for h, m in heads.items()}
+        self.weights = {h: get_weights(m) for h, m in heads.items()}
 
     def branch(self, name):
-        """``(branch name, random_fitting)`` for ``--model_branch name`` (``None``: default)."""
+        """``(branch name, random_fitting)`` for ``--model_branch name``. ``None`` is the one
+        branch of a single-task model and, as DeePMD-kit, ``RANDOM`` for a multi-task one."""
         names = list(self.branches)
+        if name in (None, "") and self.multitask:
+            log.info("%s is a multi-task model and no --model_branch was given: keeping its "
+                     "descriptor with a new fitting net (branches: %s)", self.path, names)
+            name = RANDOM
         if name in (None, "", RANDOM):
             return names[0], name == RANDOM
         if name not in self.branches:

@@ -360,3 +360,36 @@ def test_energy_and_dipole_heads(tmp_path):
     np.testing.assert_array_equal(a["embeddings"][(0, 1)]["w"][0],
                                   b["embeddings"][(0, 1)]["w"][0])
 
+
+
+def test_finetune_from_a_multitask_model_picks_a_branch(run_dir, tmp_path):
+    """``--finetune RUN --model_branch HEAD`` starts from that head (forces unchanged by the
+    bias recalibration); no branch keeps only the shared descriptor, as DeePMD-kit."""
+    from dpkeras.data.system import DeepmdSystem
+    from dpkeras.finetune import load_finetune_input
+    from dpkeras.infer import DeepPot
+    from dpkeras.multitask.load import load_multitask
+    from dpkeras.trainer import Trainer
+
+    raw = {"model": {"type_map": ["O", "H"], "descriptor": {}, "fitting_net": {}},
+           "learning_rate": {"start_lr": 1e-3, "stop_lr": 1e-4, "decay_steps": 2},
+           "loss": {},
+           "training": {"numb_steps": 0, "seed": 1,
+                        "training_data": {"systems": [WATER[2]], "batch_size": 1}}}
+    path = tmp_path / "input.json"
+    path.write_text(json.dumps(raw))
+    s = DeepmdSystem(WATER[3], ["O", "H"])
+    ref_b = DeepPot(run_dir.out, head="ener_b").eval(s.coord[:1], s.box[:1], s.atype)
+    with pytest.raises(DPKerasError, match=r"no such branch.*ener_a.*ener_b.*RANDOM"):
+        load_finetune_input(str(path), run_dir.out, "ener_c", True)
+    for branch, out in (("ener_b", "ft_b"), (None, "ft_random")):
+        config, spec = load_finetune_input(str(path), run_dir.out, branch, True)
+        model = Trainer(config, str(tmp_path / out), finetune=spec,
+                        skip_neighbor_stat=True).run()
+        f = DeepPot.from_model(model, "ft").eval(s.coord[:1], s.box[:1], s.atype)[1]
+        same = np.allclose(f, ref_b[1], rtol=0, atol=1e-10)
+        assert same == (branch == "ener_b"), branch
+        shared = load_multitask(run_dir.out)[0].descriptor
+        assert len(model.descriptor.weights) == len(shared.weights)
+        for a, b in zip(model.descriptor.weights, shared.weights):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
