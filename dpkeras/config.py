@@ -160,6 +160,8 @@ MODEL = {
     "preset_out_bias": Unsupported(None),
     "srtab_add_bias": True,
     "model_branch_alias": [],
+    # multi-task fine-tuning: the pretrained branch a new head starts from (dpkeras.finetune)
+    "finetune_head": None,
     "info": {},
     "bridging_method": Unsupported("None"),
     "bridging_r_inner": 0.5,

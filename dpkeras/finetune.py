@@ -325,6 +325,19 @@ def load_finetune_input(path, pretrained, branch=None, use_pretrain_script=False
     from dpkeras.config import normalize, read_input
 
     raw = read_input(path)
+    from dpkeras.multitask.config import is_multitask_input
+
+    if is_multitask_input(raw):   # multi-task fine-tuning: finetune_head per head
+        if branch:
+            raise DPKerasError(f"{path}: --model_branch is for a single-task input; in a "
+                               "multi-task input give model.model_dict.<head>.finetune_head")
+        try:
+            config = normalize(raw)
+        except DPKerasError as exc:
+            raise DPKerasError(str(exc).replace("input.json:", f"{path}:", 1)) from None
+        return multitask_finetune(config, pretrained, use_pretrain_script)
+    if branch is None and isinstance(raw.get("model"), dict):
+        branch = raw["model"].get("finetune_head")   # DeePMD-kit's key for the branch
     if not isinstance(raw, dict) or not isinstance(raw.get("model"), dict):
         raise DPKerasError(f"{path}: no 'model' section")
     p = pretrained if isinstance(pretrained, Pretrained) else Pretrained(pretrained)
@@ -408,3 +421,80 @@ def report_error(model, data, what):
     e, f = validation_error(model, data)
     log.info("validation error of the %s: energy %.4e eV/atom, force %.4e eV/A", what, e, f)
     return e, f
+
+
+# --- multi-task fine-tuning -------------------------------------------------------------------
+class MultitaskFinetune:
+    """How each head of a multi-task input starts from a pretrained model (DeePMD-kit's
+    multi-task fine-tuning): a head with ``finetune_head: BRANCH`` starts from that branch and
+    its energy bias is recalibrated on its own data (``change-by-statistic``); a head named
+    like a pretrained branch continues from it unchanged (as ``--init_model``); any other head
+    keeps the pretrained descriptor with a new fitting net (``RANDOM``, ``set-by-statistic``).
+
+    ``specs``: head -> :class:`FinetuneSpec`; ``modes``: head -> bias mode or ``None``."""
+
+    def __init__(self, specs, modes):
+        self.specs, self.modes = specs, modes
+
+    @property
+    def path(self):
+        return next(iter(self.specs.values())).path
+
+
+def multitask_finetune(config, pretrained, use_pretrain_script=False):
+    """Rewrite a normalized multi-task ``config`` for fine-tuning from ``pretrained`` (a path,
+    zoo name or :class:`Pretrained`); returns ``(config, MultitaskFinetune)``."""
+    p = pretrained if isinstance(pretrained, Pretrained) else Pretrained(pretrained)
+    config = copy.deepcopy(config)
+    specs, modes = {}, {}
+    for h, sec in config["model"]["model_dict"].items():
+        fh = sec.pop("finetune_head", None)
+        branch = fh if fh is not None else (h if h in p.branches else RANDOM)
+        try:
+            new, name, random_fitting, idx = model_section(sec, p, branch, use_pretrain_script)
+        except DPKerasError as exc:
+            raise DPKerasError(f"model.model_dict.{h}: {exc}") from None
+        new.pop("finetune_head", None)
+        config["model"]["model_dict"][h] = new
+        specs[h] = FinetuneSpec(p, name, random_fitting, idx)
+        modes[h] = "set-by-statistic" if random_fitting else (
+            "change-by-statistic" if fh is not None else None)
+        if new["fitting_net"]["type"] != "ener":   # tensor heads: no energy bias
+            modes[h] = "output-stats" if random_fitting else None
+        log.info("head %s: %s", h, "new fitting net (RANDOM)" if random_fitting else
+                 f"from pretrained branch {name}" + (", bias recalibrated" if fh else
+                                                      ", continued as it is"))
+    return config, MultitaskFinetune(specs, modes)
+
+
+def initialize_multitask(model, plan, train_data, valid_data, ntest, seed):
+    """Load every head of a :class:`dpkeras.multitask.MultiTaskModel` from the pretrained
+    model as ``plan`` says, recalibrate the biases, and log every energy head's validation
+    error (retained heads too, so forgetting is visible)."""
+    from dpkeras.change_bias import recalibrate, samples_from_data
+    from dpkeras.fitting.stats import set_output_stats
+
+    for h, head in model.heads.items():
+        spec, mode = plan.specs[h], plan.modes[h]
+        load_weights(head, spec)
+        data = valid_data.get(h) or train_data[h]
+        energy = head.fitting.fitting_type == "ener"
+        if mode == "output-stats":
+            set_output_stats(head, train_data[h], model.config["model_dict"][h])
+        elif mode is None:
+            if energy:
+                report_error(head, data, f"pretrained branch {spec.branch} (head {h}) at the "
+                             "start")
+        else:
+            if not spec.random_fitting:
+                report_error(head, data, f"head {h} from branch {spec.branch}, before bias "
+                             "recalibration")
+            recalibrate(head, samples_from_data(train_data[h], ntest, seed), mode)
+            report_error(head, data, f"head {h}, after bias recalibration ({mode})")
+
+
+def report_heads(model, train_data, valid_data, what):
+    """Log the validation error of every energy head of a multi-task model."""
+    for h, head in model.heads.items():
+        if head.fitting.fitting_type == "ener":
+            report_error(head, valid_data.get(h) or train_data[h], f"{what} (head {h})")

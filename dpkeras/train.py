@@ -87,11 +87,13 @@ def main(argv):
     if is_multitask(config):
         from dpkeras.multitask.trainer import MultiTaskTrainer
 
-        if spec is not None:
+        from dpkeras.distribute import strategy_from_env
+
+        if spec is not None and (FLAGS.mirrored or os.environ.get("TF_CONFIG")):
             from dpkeras.errors import DPKerasError
 
-            raise DPKerasError("--finetune with a multi-task input is not implemented yet")
-        from dpkeras.distribute import strategy_from_env
+            raise DPKerasError("--finetune under tf.distribute (TF_CONFIG, --mirrored) is not "
+                               "implemented yet")
 
         strategy = strategy_from_env(FLAGS.mirrored)   # before TensorFlow runs any op
         for section in config["training"]["data_dict"].values():
@@ -99,7 +101,8 @@ def main(argv):
         MultiTaskTrainer(config, FLAGS.output_dir, restart=FLAGS.restart,
                          init_model=FLAGS.init_model or FLAGS.init_frz_model,
                          skip_neighbor_stat=FLAGS.skip_neighbor_stat,
-                         jit_compile=FLAGS.jit_compile, strategy=strategy).run()
+                         jit_compile=FLAGS.jit_compile, strategy=strategy,
+                         finetune=spec).run()
         return
     from dpkeras.distribute import strategy_from_env
 

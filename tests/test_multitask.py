@@ -393,3 +393,45 @@ def test_finetune_from_a_multitask_model_picks_a_branch(run_dir, tmp_path):
         assert len(model.descriptor.weights) == len(shared.weights)
         for a, b in zip(model.descriptor.weights, shared.weights):
             np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_multitask_finetuning_keeps_retained_heads_and_starts_new_ones(run_dir, tmp_path):
+    """finetune_head: a new head starts from the named pretrained head (bias recalibrated on
+    its data: forces unchanged, energies shifted); a head named like a pretrained one
+    continues from it unchanged; any other head gets a new fitting net (RANDOM)."""
+    from dpkeras.data.system import DeepmdSystem
+    from dpkeras.finetune import load_finetune_input
+    from dpkeras.infer import DeepPot
+    from dpkeras.multitask.trainer import MultiTaskTrainer
+
+    raw = pt_style()
+    fit = dict(raw["model"]["model_dict"]["ener_a"]["fitting_net"])
+    raw["model"]["model_dict"] = {
+        "ener_b": {"type_map": "my_type_map", "descriptor": "my_descriptor",
+                   "fitting_net": dict(fit)},
+        "water2": {"type_map": "my_type_map", "descriptor": "my_descriptor",
+                   "fitting_net": dict(fit), "finetune_head": "ener_a"},
+        "fresh": {"type_map": "my_type_map", "descriptor": "my_descriptor",
+                  "fitting_net": {"neuron": [8, 8], "seed": 9}}}
+    raw["loss_dict"] = {"ener_b": {}, "water2": {}, "fresh": {}}
+    t = raw["training"]
+    t["numb_steps"] = 0
+    t["model_prob"] = {"ener_b": 1.0, "water2": 2.0, "fresh": 1.0}
+    t["data_dict"] = {h: {"training_data": {"systems": [WATER[i]], "batch_size": 1}}
+                      for h, i in (("ener_b", 1), ("water2", 2), ("fresh", 0))}
+    path = tmp_path / "input.json"
+    path.write_text(json.dumps(raw))
+    config, plan = load_finetune_input(str(path), run_dir.out, None, True)
+    assert plan.modes == {"ener_b": None, "water2": "change-by-statistic",
+                          "fresh": "set-by-statistic"}
+    out = str(tmp_path / "ft")
+    MultiTaskTrainer(config, out, finetune=plan, skip_neighbor_stat=True,
+                     jit_compile=False).run()
+    s = DeepmdSystem(WATER[3], ["O", "H"])
+    c, b = s.coord[:1], s.box[:1]
+    pre = {h: DeepPot(run_dir.out, head=h).eval(c, b, s.atype) for h in ("ener_a", "ener_b")}
+    new = {h: DeepPot(out, head=h).eval(c, b, s.atype) for h in ("ener_b", "water2", "fresh")}
+    np.testing.assert_allclose(new["ener_b"][0], pre["ener_b"][0], rtol=1e-12)
+    np.testing.assert_allclose(new["water2"][1], pre["ener_a"][1], rtol=0, atol=1e-10)
+    assert np.abs(new["water2"][0] - pre["ener_a"][0]).max() > 1e-6   # the recalibrated bias
+    assert not np.allclose(new["fresh"][1], pre["ener_a"][1], atol=1e-6)

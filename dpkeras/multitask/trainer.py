@@ -84,8 +84,8 @@ class MultiTaskTrainer:
     """
 
     def __init__(self, config, output_dir=".", restart=None, init_model=None,
-                 skip_neighbor_stat=False, jit_compile=True, strategy=None):
-        self.config, self.strategy = config, strategy
+                 skip_neighbor_stat=False, jit_compile=True, strategy=None, finetune=None):
+        self.config, self.strategy, self.finetune = config, strategy, finetune
         if strategy is not None:
             output_dir = distribute.worker_output_dir(strategy, output_dir)
         self.output_dir, self.restart, self.init_model = output_dir, restart, init_model
@@ -162,6 +162,12 @@ class MultiTaskTrainer:
             return model, optimizer, start
         first = cfg["model_dict"][self.heads[0]]
         fresh = list(self.heads)
+        if self.finetune is not None:   # multi-task fine-tuning (dpkeras.finetune)
+            from dpkeras.finetune import initialize_multitask
+
+            initialize_multitask(model, self.finetune, self.train_data, self.valid_data,
+                                 first["data_bias_nsample"], self.seed)
+            return model, optimizer, 0
         if self.init_model:
             fresh = init_from(model, self.init_model)
         else:
@@ -284,6 +290,10 @@ class MultiTaskTrainer:
         lcurve.close()
         log.info("finished %d steps in %s; steps per head: %s", step - start,
                  _fmt_time(time.time() - t0), counts)
+        if self.finetune is not None:
+            from dpkeras.finetune import report_heads
+
+            report_heads(model, self.train_data, self.valid_data, "fine-tuned model")
         self.step_counts = counts
         return model
 
