@@ -147,5 +147,5 @@ if __name__ == "__main__":
     flags.DEFINE_string("output", None, "output model (SavedModel dir, .keras or .dp)",
                         short_name="o")
     flags.DEFINE_integer("seed", 0, "seed of the frame choice when -n is below a system's size")
-    flags.DEFINE_string("log_level", "INFO", "logging level")
+    cli.define_log_level()
     cli.run_main(main)

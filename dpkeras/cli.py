@@ -36,3 +36,12 @@ def run_main(main):
             sys.exit(1)
 
     app.run(wrapped)
+
+
+def define_log_level():
+    """Define the ``--log_level`` flag every command has, once per process (several command
+    modules may be imported together)."""
+    from absl import flags
+
+    if "log_level" not in flags.FLAGS:
+        flags.DEFINE_string("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR")

@@ -17,7 +17,7 @@ from dpkeras import cli
 FLAGS = flags.FLAGS
 flags.DEFINE_string("checkpoint", ".", "training run / checkpoint directory (or any model)")
 flags.DEFINE_string("output", "frozen_model", "SavedModel directory, or a .keras / .dp file")
-flags.DEFINE_string("log_level", "INFO", "logging level")
+cli.define_log_level()
 flags.DEFINE_string("head", None, "multi-task model: freeze this head as a single-task model")
 flags.DEFINE_bool("united_model", False, "multi-task model: freeze every head into one "
                   "SavedModel")

@@ -18,7 +18,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "model to test (any format DeepPot accepts)")
 flags.DEFINE_multi_string("system", None, "DeePMD-kit system(s) to test on")
 flags.DEFINE_integer("numb_test", 0, "frames per system (0 = all)")
-flags.DEFINE_string("log_level", "INFO", "logging level")
+cli.define_log_level()
 
 log = logging.getLogger("dpkeras")
 

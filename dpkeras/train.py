@@ -20,7 +20,7 @@ flags.DEFINE_string("output_dir", ".", "where checkpoints, lcurve.out and logs a
 flags.DEFINE_string("restart", None, "resume from this run (or checkpoint) directory")
 flags.DEFINE_string("init_model", None, "initialize weights from a model (any format)")
 flags.DEFINE_bool("skip_neighbor_stat", False, "skip the neighbor statistics over the data")
-flags.DEFINE_string("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR")
+cli.define_log_level()
 flags.DEFINE_integer("numb_steps", None, "override training.numb_steps")
 flags.DEFINE_bool("jit_compile", True, "compile training steps with XLA")
 flags.DEFINE_string("finetune", None, "fine-tune from this pretrained model (any format dpkeras "

@@ -359,9 +359,10 @@ def read_dp(path):
     fconfig = {
         "type": ftype, "neuron": list(fit["neuron"]), "resnet_dt": bool(fit["resnet_dt"]),
         "activation_function": fit.get("activation_function", "tanh"),
-        "trainable": list(trainable_fit) if isinstance(trainable_fit, list)
-        else bool(trainable_fit),
     }
+    if ftype == "ener":   # the tensor fittings have no trainable key
+        fconfig["trainable"] = list(trainable_fit) if isinstance(trainable_fit, list) \
+            else bool(trainable_fit)
     if ftype == "dipole":
         if np.any(out_bias) or np.any(np.asarray(fvars.get("bias_atom_e", 0.0))):
             raise DPKerasError(f"{path}: a dipole model with a non-zero output bias is not "

@@ -155,7 +155,6 @@ class EnergyModel(keras.Model):
         atype = tf.cast(inputs["atype"], tf.int32)
         nlist = tf.cast(inputs["nlist"], tf.int32)
         shift = tf.cast(inputs["shift"], self.compute_dtype)
-        nf, nloc = tf.shape(coord)[0], tf.shape(coord)[1]
         rij, mask = pair_vectors(coord, box, nlist, shift)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(rij)

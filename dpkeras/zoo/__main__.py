@@ -9,7 +9,7 @@ from dpkeras import cli
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("trust_unverified", False, "fetch a model whose card has no published sha256 "
                   "(its hash is recorded on first download)")
-flags.DEFINE_string("log_level", "INFO", "logging level")
+cli.define_log_level()
 
 USAGE = "usage: python -m dpkeras.zoo list | info NAME | fetch NAME [--trust_unverified]"
 
