@@ -125,3 +125,14 @@ def restore(ckpt, model, optimizer=None):
                            "written for another model config or by an incompatible dpkeras "
                            "version)") from None
     return status
+
+
+def resume(path, model, optimizer, model_config):
+    """Restore ``model`` and ``optimizer`` from the run or checkpoint ``path`` for ``--restart``
+    and return the step to continue from; the checkpoint must hold ``model_config``."""
+    ckpt, meta = read_meta(path)
+    if meta["model"] != model_config:
+        raise DPKerasError(f"{path}: the checkpoint's model section differs from input.json; "
+                           "restart with the same model settings")
+    restore(ckpt, model, optimizer)
+    return ckpt, int(meta["step"])

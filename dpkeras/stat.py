@@ -94,6 +94,15 @@ def neighbor_stat(data, rcut, sel, mixed_types=False):
     return max_count, min_dist
 
 
+def report_neighbor_stat(data, descriptor, log):
+    """:func:`neighbor_stat` at the descriptor's cut-off and ``sel`` (raises on an overflow),
+    logged on ``log``."""
+    d = descriptor
+    max_count, min_dist = neighbor_stat(data, d.rcut, d.sel, d.mixed_types())
+    log.info("neighbor statistics: max neighbors per type %s (sel %s), min pair distance "
+             "%.4f A", max_count.tolist(), d.sel, min_dist)
+
+
 def resolve_auto_sel(model_section, data):
     """Replace ``sel: "auto"`` / ``"auto:F"`` in a normalized model section by DeePMD-kit's
     choice: the largest neighbor count in ``data`` within ``rcut`` (per type, or of all types

@@ -23,7 +23,7 @@ from dpkeras.errors import DPKerasError
 from dpkeras.fitting.stats import set_output_stats
 from dpkeras.loss import make_loss
 from dpkeras.model.weights import build_model, get_weights, set_weights
-from dpkeras.stat import compute_env_stats, neighbor_stat, resolve_auto_sel
+from dpkeras.stat import compute_env_stats, report_neighbor_stat, resolve_auto_sel
 
 log = logging.getLogger("dpkeras")
 
@@ -86,21 +86,13 @@ class Trainer:
         model = build_model(cfg)
         d = model.descriptor
         if not self.skip_neighbor_stat:
-            max_count, min_dist = neighbor_stat(self.train_data, d.rcut, d.sel,
-                                                d.mixed_types())
-            log.info("neighbor statistics: max neighbors per type %s (sel %s), min pair "
-                     "distance %.4f A", max_count.tolist(), d.sel, min_dist)
+            report_neighbor_stat(self.train_data, d, log)
         start_step = 0
         apply_trainable(model, cfg)
         optimizer = keras.optimizers.Adam(learning_rate=self.schedule, epsilon=1e-8)
         optimizer.build(model.trainable_variables)
         if self.restart:
-            ckpt, meta = checkpoint.read_meta(self.restart)
-            if meta["model"] != cfg:
-                raise DPKerasError(f"{self.restart}: the checkpoint's model section differs "
-                                   "from input.json; restart with the same model settings")
-            checkpoint.restore(ckpt, model, optimizer)
-            start_step = int(meta["step"])
+            ckpt, start_step = checkpoint.resume(self.restart, model, optimizer, cfg)
             log.info("restarted from %s at step %d", ckpt, start_step)
         elif self.finetune is not None:
             from dpkeras.finetune import initialize

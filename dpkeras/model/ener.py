@@ -66,8 +66,43 @@ def _strip_type(cfg):
     return kind, cfg
 
 
+class DeepmdModel(keras.Model):
+    """What the energy and tensor models share: DeePMD-kit's getters and the unpacking of the
+    input dict into pair vectors. Subclasses set ``type_map``, ``descriptor`` and ``fitting``
+    (every weight exists after ``__init__``)."""
+
+    def build_from_config(self, config):
+        """Nothing to build: the weights exist after ``__init__`` (Keras ``.keras`` loading)."""
+        self.built = True
+
+    def get_type_map(self):
+        return list(self.type_map)
+
+    def get_rcut(self):
+        return self.descriptor.get_rcut()
+
+    def get_sel(self):
+        return self.descriptor.get_sel()
+
+    def get_ntypes(self):
+        return len(self.type_map)
+
+    def mixed_types(self):
+        return self.descriptor.mixed_types()
+
+    def _pairs(self, inputs):
+        """``(rij [nf, nloc, nnei, 3], mask, atype [nf, nloc], nlist)`` of an input dict."""
+        coord = tf.convert_to_tensor(inputs["coord"], self.compute_dtype)
+        box = tf.convert_to_tensor(inputs["box"], self.compute_dtype)
+        atype = tf.cast(inputs["atype"], tf.int32)
+        nlist = tf.cast(inputs["nlist"], tf.int32)
+        shift = tf.cast(inputs["shift"], self.compute_dtype)
+        rij, mask = pair_vectors(coord, box, nlist, shift)
+        return rij, mask, atype, nlist
+
+
 @keras.saving.register_keras_serializable(package="dpkeras")
-class EnergyModel(keras.Model):
+class EnergyModel(DeepmdModel):
     """A DeePMD-style energy model.
 
     Args:
@@ -100,26 +135,6 @@ class EnergyModel(keras.Model):
         self.fitting_config = dict(fitting_net)
         self.built = True  # every weight is created above
 
-    def build_from_config(self, config):
-        """Nothing to build: the weights exist after ``__init__`` (Keras ``.keras`` loading)."""
-        self.built = True
-
-    # --- getters as in DeePMD-kit ----------------------------------------------------------
-    def get_type_map(self):
-        return list(self.type_map)
-
-    def get_rcut(self):
-        return self.descriptor.get_rcut()
-
-    def get_sel(self):
-        return self.descriptor.get_sel()
-
-    def get_ntypes(self):
-        return len(self.type_map)
-
-    def mixed_types(self):
-        return self.descriptor.mixed_types()
-
     def get_config_deepmd(self):
         """The model as a DeePMD-kit ``input.json`` model section."""
         out = {"type_map": list(self.type_map), "descriptor": dict(self.descriptor_config),
@@ -150,12 +165,7 @@ class EnergyModel(keras.Model):
         ``type_counts``: when the atoms of every frame are sorted by type, their counts per type
         as Python ints; the per-type blocks are then static slices (XLA-compilable).
         """
-        coord = tf.convert_to_tensor(inputs["coord"], self.compute_dtype)
-        box = tf.convert_to_tensor(inputs["box"], self.compute_dtype)
-        atype = tf.cast(inputs["atype"], tf.int32)
-        nlist = tf.cast(inputs["nlist"], tf.int32)
-        shift = tf.cast(inputs["shift"], self.compute_dtype)
-        rij, mask = pair_vectors(coord, box, nlist, shift)
+        rij, mask, atype, nlist = self._pairs(inputs)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(rij)
             atom_energy = self.atomic_energy(rij, mask, atype, type_counts, nlist,

@@ -65,20 +65,26 @@ def load_model(path, head=None):
                        "directory, or a .keras / .dp / .pb file")
 
 
-def _load_savedmodel(path):
+def read_savedmodel(path, build):
+    """The model of a dpkeras SavedModel directory: ``build(model_section)`` makes the Keras
+    model (single- or multi-task) and the stored weights are assigned to it in order."""
     import tensorflow as tf
-
-    from dpkeras.model.weights import build_model
 
     try:
         obj = tf.saved_model.load(path)
         config = json.loads(obj.model_config_json.numpy().decode())
     except Exception as exc:
         raise DPKerasError(f"{path}: not a readable dpkeras SavedModel ({exc})") from None
-    model = build_model(config["model"])
+    model = build(config["model"])
     if len(obj.model_weights) != len(model.weights):
         raise DPKerasError(f"{path}: {len(obj.model_weights)} weights stored but the model has "
                            f"{len(model.weights)}; the SavedModel is inconsistent")
     for dst, src in zip(model.weights, obj.model_weights):
         dst.assign(src)
     return model
+
+
+def _load_savedmodel(path):
+    from dpkeras.model.weights import build_model
+
+    return read_savedmodel(path, build_model)

@@ -21,14 +21,13 @@ import keras
 import tensorflow as tf
 
 from dpkeras.descriptor import DESCRIPTORS
-from dpkeras.env_mat import pair_vectors
 from dpkeras.errors import DPKerasError
 from dpkeras.fitting import FITTINGS, TENSOR_FITTINGS
-from dpkeras.model.ener import _strip_type, pair_derivatives
+from dpkeras.model.ener import DeepmdModel, _strip_type, pair_derivatives
 
 
 @keras.saving.register_keras_serializable(package="dpkeras")
-class TensorModel(keras.Model):
+class TensorModel(DeepmdModel):
     """A DeePMD-style dipole or polarizability model.
 
     Args:
@@ -63,32 +62,12 @@ class TensorModel(keras.Model):
         self.fitting_config = dict(fitting_net)
         self.built = True
 
-    def build_from_config(self, config):
-        """Nothing to build: the weights exist after ``__init__``."""
-        self.built = True
-
-    # --- getters as in DeePMD-kit ----------------------------------------------------------
-    def get_type_map(self):
-        return list(self.type_map)
-
-    def get_rcut(self):
-        return self.descriptor.get_rcut()
-
-    def get_sel(self):
-        return self.descriptor.get_sel()
-
-    def get_ntypes(self):
-        return len(self.type_map)
-
     def get_sel_type(self):
         return self.fitting.get_sel_type()
 
     def get_model_type(self):
         """``"dipole"`` or ``"polar"``."""
         return self.fitting.fitting_type
-
-    def mixed_types(self):
-        return False
 
     def get_config_deepmd(self):
         return {"type_map": list(self.type_map), "descriptor": dict(self.descriptor_config),
@@ -113,15 +92,6 @@ class TensorModel(keras.Model):
         out["force"], out["virial"], out["atom_virial"] = (
             tf.stack([d[i] for d in derivs], axis=1) for i in range(3))
         return out
-
-    def _pairs(self, inputs):
-        coord = tf.convert_to_tensor(inputs["coord"], self.compute_dtype)
-        box = tf.convert_to_tensor(inputs["box"], self.compute_dtype)
-        atype = tf.cast(inputs["atype"], tf.int32)
-        nlist = tf.cast(inputs["nlist"], tf.int32)
-        shift = tf.cast(inputs["shift"], self.compute_dtype)
-        rij, mask = pair_vectors(coord, box, nlist, shift)
-        return rij, mask, atype, nlist
 
     def _tensors(self, rij, mask, atype, type_counts):
         d, rot = self.descriptor.call_with_rot_mat(rij, mask, atype, type_counts=type_counts)

@@ -18,16 +18,6 @@ DEFAULT_HEAD = "Default"   # the one branch of a single-task model (DeePMD-kit's
 MARKER = "dpkeras_multitask.json"   # in a united SavedModel: {"heads": [...]}
 
 
-def _savedmodel_config(path):
-    import tensorflow as tf
-
-    try:
-        obj = tf.saved_model.load(path)
-        return obj, json.loads(obj.model_config_json.numpy().decode())
-    except Exception as exc:
-        raise DPKerasError(f"{path}: not a readable dpkeras SavedModel ({exc})") from None
-
-
 def load_multitask(path):
     """``(MultiTaskModel, kind)`` for a multi-task run / checkpoint directory or united
     SavedModel, else ``None`` (any other model, or a file)."""
@@ -36,14 +26,9 @@ def load_multitask(path):
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         if not os.path.isfile(os.path.join(path, MARKER)):
             return None
-        obj, config = _savedmodel_config(path)
-        model = MultiTaskModel(config["model"])
-        if len(obj.model_weights) != len(model.weights):
-            raise DPKerasError(f"{path}: {len(obj.model_weights)} weights stored but the model "
-                               f"has {len(model.weights)}; the SavedModel is inconsistent")
-        for dst, src in zip(model.weights, obj.model_weights):
-            dst.assign(src)
-        return model, "savedmodel"
+        from dpkeras.model.load import read_savedmodel
+
+        return read_savedmodel(path, MultiTaskModel), "savedmodel"
     from dpkeras import checkpoint
 
     try:

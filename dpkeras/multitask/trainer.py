@@ -37,7 +37,7 @@ from dpkeras.errors import DPKerasError
 from dpkeras.fitting.stats import set_output_stats
 from dpkeras.loss import make_loss
 from dpkeras.multitask.model import MultiTaskModel
-from dpkeras.stat import compute_env_stats, neighbor_stat
+from dpkeras.stat import compute_env_stats, report_neighbor_stat
 from dpkeras.trainer import MODEL_INPUTS, LCurve, _add_file_log, _fmt_time, apply_trainable
 
 log = logging.getLogger("dpkeras")
@@ -144,20 +144,13 @@ class MultiTaskTrainer:
         all_data = None
         if not self.skip_neighbor_stat:
             all_data = self._all_data()
-            max_count, min_dist = neighbor_stat(all_data, d.rcut, d.sel, d.mixed_types())
-            log.info("neighbor statistics: max neighbors per type %s (sel %s), min pair "
-                     "distance %.4f A", max_count.tolist(), d.sel, min_dist)
+            report_neighbor_stat(all_data, d, log)
         for h, head in model.heads.items():
             apply_trainable(head, cfg["model_dict"][h])
         optimizer = keras.optimizers.Adam(learning_rate=self.schedule, epsilon=1e-8)
         optimizer.build(model.trainable_variables)
         if self.restart:
-            ckpt, meta = checkpoint.read_meta(self.restart)
-            if meta["model"] != cfg:
-                raise DPKerasError(f"{self.restart}: the checkpoint's model section differs "
-                                   "from input.json; restart with the same model settings")
-            checkpoint.restore(ckpt, model, optimizer)
-            start = int(meta["step"])
+            ckpt, start = checkpoint.resume(self.restart, model, optimizer, cfg)
             log.info("restarted from %s at step %d", ckpt, start)
             return model, optimizer, start
         first = cfg["model_dict"][self.heads[0]]
