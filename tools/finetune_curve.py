@@ -6,12 +6,13 @@
         [--numb_steps 1000] [--out curve]
 
 For each fraction f (percent), the first f % of the frames of every ``--system`` (at least one
-frame) are copied to a temporary system; the model of ``--input`` is trained on it from scratch
-and, separately, fine-tuned from ``--pretrained`` (``dpkeras.train --finetune``, the model
-section taken from the pretrained model), both for ``--numb_steps`` steps, and both are tested
-on ``--valid``. Writes ``OUT.csv`` (fraction, frames, mode, energy RMSE eV/atom, force RMSE
-eV/A) and, when matplotlib is installed, ``OUT.png``; without matplotlib it says so and writes
-the CSV only. This is a tool, not a test: a useful curve takes hours of CPU.
+frame) are copied to a temporary system. On it the pretrained model's architecture (its model
+section, as with ``--use_pretrain_script``) is trained from a random initialization ("scratch")
+and, separately, fine-tuned from ``--pretrained`` (``dpkeras.train --finetune``), both with the
+learning rate, loss and ``--numb_steps`` of ``--input``, and both are tested on all frames of
+``--valid``. Writes ``OUT.csv`` (percent, frames, mode, energy RMSE eV/atom, force RMSE eV/A)
+and, when matplotlib is installed, ``OUT.png``; without matplotlib it says so and writes the
+CSV only. This is a tool, not a test: a useful curve takes hours of CPU.
 """
 
 import argparse
@@ -44,19 +45,17 @@ def subset_system(src, dst, fraction):
     return n
 
 
-def run(config, workdir, pretrained, valid):
+def run(config, workdir, pretrained, valid, from_pretrained):
     from dpkeras.finetune import load_finetune_input, validation_error
-    from dpkeras.config import normalize
     from dpkeras.data.pipeline import DataSystems
     from dpkeras.trainer import Trainer
 
     inp = os.path.join(workdir, "input.json")
     with open(inp, "w") as f:
         json.dump(config, f)
-    if pretrained:
-        cfg, spec = load_finetune_input(inp, pretrained, use_pretrain_script=True)
-    else:
-        cfg, spec = normalize(config), None
+    cfg, spec = load_finetune_input(inp, pretrained, use_pretrain_script=True)
+    if not from_pretrained:  # the pretrained architecture, randomly initialized
+        spec = None
     model = Trainer(cfg, os.path.join(workdir, "run"), finetune=spec).run()
     data = DataSystems({"systems": valid, "batch_size": 1}, model.get_type_map())
     return validation_error(model, data, nframes=10 ** 9)
@@ -88,7 +87,7 @@ def main():
             cfg["training"]["validation_data"] = {"systems": args.valid, "batch_size": 1}
             cfg["training"]["numb_steps"] = args.numb_steps
             cfg["training"].setdefault("seed", 1)
-            e, f = run(cfg, work, args.pretrained if mode == "finetune" else None, args.valid)
+            e, f = run(cfg, work, args.pretrained, args.valid, mode == "finetune")
             rows.append((pct, nframes, mode, e, f))
             print(f"{pct:6g} %  {nframes:6d} frames  {mode:9s}  energy {e:.4e} eV/atom  "
                   f"force {f:.4e} eV/A", flush=True)
