@@ -84,9 +84,11 @@ class EnvMat(keras.layers.Layer):
         self.built = True
 
     def call(self, rij, mask, atype):
+        """``rij [nf, nloc, w, 3]`` may cover only the first ``w <= nnei`` slots."""
         raw = env_matrix(rij, mask, self.rcut_smth, self.rcut, self.radial_only)
-        avg = tf.gather(self.davg, atype)
-        std = tf.gather(self.dstd, atype)
+        w = tf.shape(raw)[-2]
+        avg = tf.gather(self.davg[:, :w], atype)
+        std = tf.gather(self.dstd[:, :w], atype)
         return (raw - avg) / std
 
     def set_stats(self, davg, dstd):

@@ -158,3 +158,22 @@ def build_neighbor_list(coord, atype, box, rcut, sel, mixed_types=False):
         shifts.append(tf.pad(s, [[0, 0], [0, pad], [0, 0]]))
     return (tf.concat(nlists, axis=1), tf.concat(shifts, axis=1),
             tf.stack(counts, axis=1))
+
+
+def trim_padding(nlist, shift, multiple=8):
+    """Cut the padded tail of a mixed-type (distance-sorted) neighbor list.
+
+    ``nlist [..., nnei]`` and ``shift [..., nnei, 3]`` are cut to the first ``w`` slots, ``w``
+    the largest neighbor count in the batch rounded up to a multiple of ``multiple`` (so a
+    compiled model sees few distinct shapes), at most ``nnei``. Only descriptors that add the
+    padded slots back (``trims_padding``, the attention descriptors) take such a list.
+    """
+    nnei = tf.shape(nlist)[-1]
+    used = tf.reduce_max(tf.reduce_sum(tf.cast(nlist >= 0, tf.int32), axis=-1))
+    w = tf.minimum(nnei, tf.maximum(1, (used + multiple - 1) // multiple) * multiple)
+    return nlist[..., :w], shift[..., :w, :]
+
+
+def takes_trimmed(descriptor):
+    """Whether ``descriptor`` accepts a list cut by :func:`trim_padding`."""
+    return bool(getattr(descriptor, "trims_padding", False))

@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from dpkeras.data.pipeline import batch_neighbor_list
+from dpkeras.nlist import takes_trimmed, trim_padding
 
 OUTPUT_KEYS = ("energy", "force", "virial", "atom_energy", "atom_virial")
 
@@ -45,6 +46,8 @@ def _evaluate(model, coord, atype, box, rcut, sel, mixed, extra=None):
     """``extra``: further model inputs (``fparam [nf, nfp]``, ``aparam [nf, nat, nap]``)."""
     pbc = tf.reduce_any(tf.not_equal(box, 0.0))
     nlist, shift, _ = batch_neighbor_list(coord, atype, box, pbc, rcut, sel, mixed)
+    if takes_trimmed(model.descriptor):
+        nlist, shift = trim_padding(nlist, shift)
     out = model(dict(extra or {}, coord=coord, box=box, atype=atype, nlist=nlist, shift=shift))
     return {k: out[k] for k in getattr(model, "output_keys", OUTPUT_KEYS)}
 
@@ -122,9 +125,13 @@ class SortedEvaluator:
     def __init__(self, model, jit_compile=True):
         self.model, self.jit_compile = model, jit_compile
         rcut, sel, mixed = model.get_rcut(), model.get_sel(), model.mixed_types()
-        self._nlist = tf.function(
-            lambda c, t, b, pbc: batch_neighbor_list(c, t, b, pbc, rcut, sel, mixed)[:2],
-            reduce_retracing=True)
+        trim = takes_trimmed(model.descriptor)
+
+        def nlist(c, t, b, pbc):
+            nl, shift, _ = batch_neighbor_list(c, t, b, pbc, rcut, sel, mixed)
+            return trim_padding(nl, shift) if trim else (nl, shift)
+
+        self._nlist = tf.function(nlist, reduce_retracing=True)
         self._cache = {}
 
     def __call__(self, coord, atype, box, pbc, atomic=True, extra=None):

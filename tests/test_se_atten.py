@@ -152,3 +152,39 @@ def test_deepmd_water_se_atten_example_input_is_accepted():
                              "_comment": " that's all"}}
     m = normalize_model(model)
     assert m["descriptor"]["sel"] == 120 and m["descriptor"]["attn"] == 128
+
+
+@pytest.mark.parametrize("fixture", ["water_se_atten_v2", "water_dpa1_strip"])
+def test_trimmed_neighbor_list_gives_the_same_numbers_and_gradients(fixture):
+    """A neighbor list cut after its last real neighbor (what training and DeepPot feed the
+    attention descriptors) gives the same energies, forces, virials and weight gradients as the
+    full ``sel`` slots: the smooth softmax keeps the cut padded keys, and the padded slots'
+    constant contribution (nonzero davg here; exclude_types in the strip fixture) is added back."""
+    from dpkeras.data.pipeline import batch_neighbor_list
+    from dpkeras.nlist import trim_padding
+
+    model = DeepPot(os.path.join(TESTDATA, fixture, "frozen_model.pb")).model
+    ref = np.load(os.path.join(TESTDATA, fixture, "reference.npz"))
+    nf = len(ref["energy"])
+    coord = tf.constant(ref["coord"].reshape(nf, -1, 3))
+    box = tf.constant(ref["box"].reshape(nf, 3, 3))
+    atype = tf.constant(np.tile(ref["atype"][None], (nf, 1)).astype(np.int32))
+    nlist, shift, _ = batch_neighbor_list(coord, atype, box, tf.constant(True),
+                                          model.get_rcut(), model.get_sel(), mixed_types=True)
+    cut = trim_padding(nlist, shift)
+    assert cut[0].shape[-1] < nlist.shape[-1]
+
+    def run(nl, sh):
+        with tf.GradientTape() as tape:
+            out = model(dict(coord=coord, box=box, atype=atype, nlist=nl, shift=sh))
+            loss = tf.reduce_sum(out["energy"]) + tf.reduce_sum(out["force"] ** 2)
+        grads = tape.gradient(loss, model.trainable_variables)
+        return out, [g for g in grads if g is not None]
+
+    full, g_full = run(nlist, shift)
+    trimmed, g_trim = run(*cut)
+    for key in KEYS:
+        assert max_rel(trimmed[key], full[key]) < 1e-12, key
+    assert len(g_full) == len(g_trim) > 0
+    for a, b in zip(g_trim, g_full):
+        assert max_rel(a, b) < 1e-10

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from dpkeras.data.system import LABELS, DeepmdSystem, label_shape
 from dpkeras.errors import DPKerasError
-from dpkeras.nlist import build_neighbor_list
+from dpkeras.nlist import build_neighbor_list, trim_padding
 
 
 def parse_batch_size(batch_size, natoms, path):
@@ -131,22 +131,24 @@ class DataSystems:
         return out
 
     # --- tf.data ----------------------------------------------------------------------------
-    def dataset(self, seed, start_step, stop_step, rcut, sel, mixed_types=False, stream=0):
-        """Batches of steps ``[start_step, stop_step)`` with neighbor lists, prefetched."""
+    def dataset(self, seed, start_step, stop_step, rcut, sel, mixed_types=False, stream=0,
+                trim=False):
+        """Batches of steps ``[start_step, stop_step)`` with neighbor lists, prefetched
+        (``trim``: padded tails cut, :func:`dpkeras.nlist.trim_padding`)."""
 
         def gen():
             for step in range(start_step, stop_step):
                 yield self.batch(*self.sample(seed, step, stream))
 
         ds = tf.data.Dataset.from_generator(gen, output_signature=SIGNATURE)
-        return ds.map(lambda b: _add_nlist(b, rcut, sel, mixed_types),
+        return ds.map(lambda b: _add_nlist(b, rcut, sel, mixed_types, trim),
                       num_parallel_calls=tf.data.AUTOTUNE,
                       deterministic=True).prefetch(tf.data.AUTOTUNE)
 
-    def frames(self, rcut, sel, mixed_types=False, max_frames=None, batch=None):
+    def frames(self, rcut, sel, mixed_types=False, max_frames=None, batch=None, trim=False):
         """Every system's frames in order (at most ``max_frames`` per system), as
         ``(system index, first frame index, batch)``, ``batch`` frames at a time (default: the
-        system's batch size)."""
+        system's batch size); ``trim`` as in :meth:`dataset`."""
 
         def gen():
             for k, s in enumerate(self.systems):
@@ -157,7 +159,7 @@ class DataSystems:
 
         sig = (tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.int64), SIGNATURE)
         ds = tf.data.Dataset.from_generator(gen, output_signature=sig)
-        return ds.map(lambda k, lo, b: (k, lo, _add_nlist(b, rcut, sel, mixed_types)),
+        return ds.map(lambda k, lo, b: (k, lo, _add_nlist(b, rcut, sel, mixed_types, trim)),
                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(2)
 
 
@@ -196,7 +198,9 @@ def batch_neighbor_list(coord, atype, box, pbc, rcut, sel, mixed_types=False):
         tf.TensorSpec([None, len(sel)], tf.int32)))
 
 
-def _add_nlist(b, rcut, sel, mixed_types):
+def _add_nlist(b, rcut, sel, mixed_types, trim=False):
     nlist, shift, count = batch_neighbor_list(b["coord"], b["atype"], b["box"], b["pbc"], rcut,
                                               sel, mixed_types)
+    if trim:
+        nlist, shift = trim_padding(nlist, shift)
     return dict(b, nlist=nlist, shift=shift, nbor_count=count)

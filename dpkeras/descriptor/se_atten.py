@@ -84,6 +84,15 @@ class TypeEmbedding(keras.layers.Layer):
         return cfg
 
 
+def _softmax_with_padding(z, ntrim):
+    """``softmax(z)`` over the last axis as if ``ntrim`` more logits equal to ``-20`` followed
+    (the smooth variant's padded keys, cut off by a truncated neighbor list)."""
+    m = tf.stop_gradient(tf.maximum(tf.reduce_max(z, -1, keepdims=True), -_SMOOTH_SHIFT))
+    e = tf.exp(z - m)
+    pad = tf.cast(ntrim, z.dtype) * tf.exp(-_SMOOTH_SHIFT - m)
+    return e / (tf.reduce_sum(e, -1, keepdims=True) + pad)
+
+
 def _dense(layer, name, in_dim, out_dim, seed):
     w = layer.add_weight(name=name + "_w", shape=(in_dim, out_dim),
                          initializer=keras.initializers.RandomNormal(
@@ -121,13 +130,15 @@ class AttentionLayer(keras.layers.Layer):
                                     trainable=self.trainable_ln)
         self.built = True
 
-    def call(self, g, rhat, nmask, sw=None):
-        """``g [n, nnei, M1]``, ``rhat [n, nnei, 3]``, ``nmask [n, nnei]`` (float 1/0);
-        ``sw [n, nnei]``: the smooth weights (smooth_type_embedding), which replace the mask."""
+    def call(self, g, rhat, nmask, sw=None, ntrim=0):
+        """``g [n, w, M1]``, ``rhat [n, w, 3]``, ``nmask [n, w]`` (float 1/0) over a window of
+        ``w`` neighbor slots; ``sw [n, w]``: the smooth weights (smooth_type_embedding), which
+        replace the mask. ``ntrim``: padded slots cut off after the window (they only enter the
+        smooth softmax, each as a logit of exactly ``-20``)."""
         q = tf.nn.l2_normalize(tf.matmul(g, self.wq) + self.bq, -1)
         k = tf.nn.l2_normalize(tf.matmul(g, self.wk) + self.bk, -1)
         v = tf.nn.l2_normalize(tf.matmul(g, self.wv) + self.bv, -1)
-        a = tf.matmul(q, k, transpose_b=True)                       # [n, nnei(query), nnei(key)]
+        a = tf.matmul(q, k, transpose_b=True)                       # [n, w(query), w(key)]
         if sw is None:
             kmask = nmask[:, None, :]
             a = a * kmask + _NEG * (1.0 - kmask)
@@ -135,7 +146,7 @@ class AttentionLayer(keras.layers.Layer):
             a = a * nmask[:, :, None]
         else:
             pair = sw[:, None, :] * sw[:, :, None]
-            a = tf.nn.softmax((a + _SMOOTH_SHIFT) * pair - _SMOOTH_SHIFT, axis=-1) * pair
+            a = _softmax_with_padding((a + _SMOOTH_SHIFT) * pair - _SMOOTH_SHIFT, ntrim) * pair
         if self.dotr:
             a = a * tf.matmul(rhat, rhat, transpose_b=True)
         if self.do_mask:
@@ -178,6 +189,8 @@ class DescrptSeAtten(keras.layers.Layer):
 
     descriptor_type = "se_atten"
     radial_only = False
+    # the neighbor list may be cut after its last real neighbor (see call)
+    trims_padding = True
 
     def __init__(self, ntypes, rcut, rcut_smth, sel, neuron=(10, 20, 40), axis_neuron=4,
                  resnet_dt=False, activation_function="tanh", type_one_side=False,
@@ -270,20 +283,34 @@ class DescrptSeAtten(keras.layers.Layer):
 
     # --- math ------------------------------------------------------------------------------
     def call(self, rij, mask, atype, type_counts=None, nei_type=None):
+        """``rij [nf, nloc, w, 3]``, ``mask``, ``nei_type [nf, nloc, w]`` over the first ``w <=
+        nnei`` slots of the distance-sorted neighbor list: slots after the window must all be
+        padding (:func:`dpkeras.nlist.trim_padding`). Their contribution, which depends only on
+        the center's type, is added back exactly (:meth:`_padding_tail`)."""
         if nei_type is None:
             raise ValueError("se_atten needs the neighbor types (nei_type)")
         nf, nloc = tf.shape(atype)[0], tf.shape(atype)[1]
-        nnei, m1 = self.nnei, self.neuron[-1]
-        env = tf.reshape(self.env_mat(rij, mask, atype), [-1, nnei, 4])   # [n, nnei, 4]
+        nnei, w = self.nnei, tf.shape(rij)[2]
+        env = tf.reshape(self.env_mat(rij, mask, atype), [-1, w, 4])       # [n, w, 4]
         atype_f = tf.reshape(atype, [-1])
-        nei_type = tf.reshape(tf.cast(nei_type, tf.int32), [-1, nnei])
-        nmask = tf.cast(tf.reshape(mask, [-1, nnei]), env.dtype)
+        nei_type = tf.reshape(tf.cast(nei_type, tf.int32), [-1, w])
+        nmask = tf.cast(tf.reshape(mask, [-1, w]), env.dtype)
+        env, g = self._embed_and_attend(env, atype_f, nei_type, nmask, ntrim=nnei - w)
+        t = tf.matmul(env, g, transpose_a=True)                          # [n, 4, M1]
+        t = (t + tf.gather(self._padding_tail(w), atype_f)) / float(nnei)
+        d = tf.matmul(t, t[:, :, : self.axis_neuron], transpose_a=True)  # [n, M1, M2]
+        return tf.cast(tf.reshape(d, [nf, nloc, self.get_dim_out()]), tf.float64)
+
+    def _embed_and_attend(self, env, atype_f, nei_type, nmask, ntrim):
+        """``(env, G)``: the environment matrix as the networks see it (exclusions applied, in
+        the network precision) and ``G [n, w, M1]`` after the attention layers."""
+        w, m1 = tf.shape(env)[1], self.neuron[-1]
         sw = self._smooth_weight(env, atype_f) if self.smooth_type_embedding else None
         if self.exclude_types:
             keep = [[0.0 if tuple(sorted((a, b))) in self.exclude_types else 1.0
                      for b in range(self.ntypes + 1)] for a in range(self.ntypes)]
             keep = tf.gather_nd(tf.constant(keep, env.dtype),
-                                tf.stack([tf.tile(atype_f[:, None], [1, nnei]), nei_type], -1))
+                                tf.stack([tf.tile(atype_f[:, None], [1, w]), nei_type], -1))
             if sw is None:
                 nmask = nmask * keep
                 env = env * keep[..., None]
@@ -300,18 +327,30 @@ class DescrptSeAtten(keras.layers.Layer):
             parts = [env[:, :, :1], tf.gather(tebd, nei_type)]
             if not self.type_one_side:
                 ctr = tf.gather(tebd, atype_f)[:, None, :]
-                parts.append(tf.tile(ctr, [1, nnei, 1]))
+                parts.append(tf.tile(ctr, [1, w, 1]))
             x = tf.concat(parts, axis=-1)
-            g = tf.reshape(self.embedding_net(tf.reshape(x, [-1, x.shape[-1]])), [n, nnei, m1])
+            g = tf.reshape(self.embedding_net(tf.reshape(x, [-1, x.shape[-1]])), [n, w, m1])
         else:
-            g = tf.reshape(self.embedding_net(tf.reshape(env[:, :, :1], [-1, 1])), [n, nnei, m1])
+            g = tf.reshape(self.embedding_net(tf.reshape(env[:, :, :1], [-1, 1])), [n, w, m1])
             g = g + g * self._pair_type_embedding(tebd, atype_f, nei_type, sw)
         rhat = tf.nn.l2_normalize(env[:, :, 1:], -1)
         for layer in self.attention_layers:
-            g = layer(g, rhat, nmask, sw)
-        t = tf.matmul(env, g, transpose_a=True) / float(nnei)            # [n, 4, M1]
-        d = tf.matmul(t, t[:, :, : self.axis_neuron], transpose_a=True)  # [n, M1, M2]
-        return tf.cast(tf.reshape(d, [nf, nloc, self.get_dim_out()]), tf.float64)
+            g = layer(g, rhat, nmask, sw, ntrim=ntrim)
+        return env, g
+
+    def _padding_tail(self, w):
+        """``[ntypes, 4, M1]``: for a center of each type, ``sum_s R~_s^T G_s`` over the padded
+        slots ``s = w .. nnei-1``. A padded slot's row is ``-davg/dstd`` of its center type and
+        slot; it attends to nothing, so its ``G`` is its own embedding passed through each
+        layer's residual + layer norm: each slot is evaluated alone, as a window of one."""
+        nt, ntail = self.ntypes, self.nnei - w
+        env = (0.0 - self.env_mat.davg[:, w:]) / self.env_mat.dstd[:, w:]  # [nt, ntail, 4]
+        env = tf.reshape(env, [-1, 1, 4])
+        ctr = tf.repeat(tf.range(nt), ntail)
+        env, g = self._embed_and_attend(env, ctr, tf.fill([nt * ntail, 1], nt),
+                                        tf.zeros([nt * ntail, 1], env.dtype), ntrim=0)
+        return tf.einsum("tsk,tsm->tkm", tf.reshape(env, [nt, ntail, 4]),
+                         tf.reshape(g, [nt, ntail, self.neuron[-1]]))
 
     def _smooth_weight(self, env, atype_f):
         """``w_ij [n, nnei]`` of the module docstring, from the normalized radial column."""
