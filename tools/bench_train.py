@@ -2,7 +2,7 @@
 
     python tools/bench_train.py [--descriptor se_e2_a|se_atten|se_atten_v2] [--steps 40]
                                 [--frames 20] [--vs-deepmd /path/to/venv/bin/python]
-                                [--multitask]
+                                [--precision float64|float32] [--multitask]
 
 Config: DeePMD-kit's standard water examples (batch 1, float64, the shipped water data):
 ``se_e2_a`` (sel [46, 92], neuron [25, 50, 100], axis_neuron 16), ``se_atten`` (DPA-1: sel 120,
@@ -75,6 +75,7 @@ def config_for(descriptor):
 
 def bench_dpkeras(cfg, steps, frames):
     from dpkeras.config import normalize
+    from dpkeras.nlist import takes_trimmed
     from dpkeras.serving import SortedEvaluator
     from dpkeras.trainer import Trainer
 
@@ -84,7 +85,8 @@ def bench_dpkeras(cfg, steps, frames):
     model, opt, _ = tr._build()
     train_step, _ = tr._make_steps(model, opt)
     d = model.descriptor
-    it = iter(tr.train_data.dataset(tr.seed, 0, steps + 10, d.rcut, d.sel))
+    it = iter(tr.train_data.dataset(tr.seed, 0, steps + 10, d.rcut, d.sel, d.mixed_types(),
+                                    trim=takes_trimmed(d)))
     for _ in range(10):  # warm up: tracing / compilation
         m = train_step(next(it))
     float(m["rmse"])
@@ -107,6 +109,7 @@ def bench_multitask(cfg, steps):
     its fitting net twice, the same data): the step of one head runs that head only."""
     from dpkeras.config import normalize
     from dpkeras.multitask.trainer import MultiTaskTrainer, _StepSubset
+    from dpkeras.nlist import takes_trimmed
 
     m, t = cfg["model"], cfg["training"]
     heads = {"head_a": m["fitting_net"], "head_b": dict(m["fitting_net"], seed=2)}
@@ -123,7 +126,7 @@ def bench_multitask(cfg, steps):
     out = {}
     for h in tr.heads:
         it = iter(_StepSubset(tr.train_data[h], list(range(steps + 10))).dataset(
-            tr.seed, d.rcut, d.sel, d.mixed_types()))
+            tr.seed, d.rcut, d.sel, d.mixed_types(), takes_trimmed(d)))
         for _ in range(10):  # warm up: tracing / compilation
             metrics = train_step(h, next(it))
         float(metrics["rmse"])
@@ -194,12 +197,20 @@ def main():
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--frames", type=int, default=20)
     p.add_argument("--vs-deepmd", metavar="PYTHON", help="python of a DeePMD-kit venv")
+    p.add_argument("--precision", choices=["float64", "float32"], default="float64",
+                   help="precision of the descriptor, type embedding and fitting networks "
+                   "(both codes; DeePMD-kit's `precision` keys)")
     p.add_argument("--multitask", action="store_true", help="also time each head's step of a "
                    "two-head multi-task model")
     a = p.parse_args()
     cfg = config_for(a.descriptor)
+    if a.precision != "float64":
+        for sec in ("descriptor", "fitting_net"):
+            cfg["model"][sec]["precision"] = a.precision
+        if a.descriptor.startswith("se_atten"):
+            cfg["model"]["type_embedding"] = {"precision": a.precision}
     ours = bench_dpkeras(cfg, a.steps, a.frames)
-    print(f"{a.descriptor}: water, 192 atoms")
+    print(f"{a.descriptor}: water, 192 atoms, {a.precision}")
     print(f"dpkeras     train {ours['train_s']:.4f} s/step   infer {ours['infer_s'] * 1e3:.1f} "
           "ms/frame (192 atoms, neighbor list included)")
     if a.multitask:

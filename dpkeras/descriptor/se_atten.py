@@ -135,9 +135,14 @@ class AttentionLayer(keras.layers.Layer):
         ``w`` neighbor slots; ``sw [n, w]``: the smooth weights (smooth_type_embedding), which
         replace the mask. ``ntrim``: padded slots cut off after the window (they only enter the
         smooth softmax, each as a logit of exactly ``-20``)."""
-        q = tf.nn.l2_normalize(tf.matmul(g, self.wq) + self.bq, -1)
-        k = tf.nn.l2_normalize(tf.matmul(g, self.wk) + self.bk, -1)
-        v = tf.nn.l2_normalize(tf.matmul(g, self.wv) + self.bv, -1)
+        n, w = tf.shape(g)[0], tf.shape(g)[1]
+        # Q, K, V in one 2-d product [n * w, M1] x [M1, 3 attn]
+        qkv = tf.matmul(tf.reshape(g, [-1, self.dim]),
+                        tf.concat([self.wq, self.wk, self.wv], axis=1))
+        qkv = tf.reshape(qkv + tf.concat([self.bq, self.bk, self.bv], axis=0),
+                         [n, w, 3, self.attn])
+        qkv = tf.nn.l2_normalize(qkv, -1)
+        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         a = tf.matmul(q, k, transpose_b=True)                       # [n, w(query), w(key)]
         if sw is None:
             kmask = nmask[:, None, :]
@@ -152,8 +157,9 @@ class AttentionLayer(keras.layers.Layer):
         if self.do_mask:
             nnei = tf.shape(a)[-1]
             a = a * (1.0 - tf.eye(nnei, dtype=a.dtype))
-        out = tf.matmul(a, v)
-        g = g + tf.matmul(out, self.wo) + self.bo
+        # (A V) W_o as A (V W_o): the [w, w] product then has M1 < attn columns
+        vo = tf.reshape(tf.matmul(tf.reshape(v, [-1, self.attn]), self.wo), [n, w, self.dim])
+        g = g + tf.matmul(a, vo) + self.bo
         mean = tf.reduce_mean(g, axis=-1, keepdims=True)
         var = tf.reduce_mean(tf.square(g - mean), axis=-1, keepdims=True)
         return (g - mean) / tf.sqrt(var + self.ln_eps) * self.gamma + self.beta
