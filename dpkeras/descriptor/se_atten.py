@@ -136,13 +136,12 @@ class AttentionLayer(keras.layers.Layer):
         replace the mask. ``ntrim``: padded slots cut off after the window (they only enter the
         smooth softmax, each as a logit of exactly ``-20``)."""
         n, w = tf.shape(g)[0], tf.shape(g)[1]
-        # Q, K, V in one 2-d product [n * w, M1] x [M1, 3 attn]
-        qkv = tf.matmul(tf.reshape(g, [-1, self.dim]),
-                        tf.concat([self.wq, self.wk, self.wv], axis=1))
-        qkv = tf.reshape(qkv + tf.concat([self.bq, self.bk, self.bv], axis=0),
-                         [n, w, 3, self.attn])
-        qkv = tf.nn.l2_normalize(qkv, -1)
-        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+        g2 = tf.reshape(g, [-1, self.dim])
+
+        def project(wt, b):   # a 2-d product [n * w, M1] x [M1, attn], then l2-normalized
+            return tf.nn.l2_normalize(tf.reshape(tf.matmul(g2, wt) + b, [n, w, self.attn]), -1)
+
+        q, k, v = project(self.wq, self.bq), project(self.wk, self.bk), project(self.wv, self.bv)
         a = tf.matmul(q, k, transpose_b=True)                       # [n, w(query), w(key)]
         if sw is None:
             kmask = nmask[:, None, :]
