@@ -13,10 +13,9 @@ Example::
 import numpy as np
 import tensorflow as tf
 
-from dpkeras.data.pipeline import batch_neighbor_list
 from dpkeras.errors import DPKerasError
 from dpkeras.model.load import load_model
-from dpkeras.serving import SortedEvaluator, make_serving_fn
+from dpkeras.serving import SortedEvaluator, make_serving_fn, model_neighbor_list
 
 
 class _DeepEval:
@@ -188,10 +187,10 @@ class DeepTensor(_DeepEval):
         ``[nf, size, natoms, 9]``. Arguments as :meth:`DeepPot.eval`."""
         coord, atype, box = self._inputs(coords, cells, atom_types)
         if not hasattr(self, "_full"):
-            model, rcut, sel = self.model, self.get_rcut(), self.get_sel()
+            model = self.model
 
             def full(c, t, b, pbc):
-                nlist, shift, _ = batch_neighbor_list(c, t, b, pbc, rcut, sel)
+                nlist, shift = model_neighbor_list(model, c, t, b, pbc)
                 return model.call_with_derivatives(
                     {"coord": c, "box": b, "atype": t, "nlist": nlist, "shift": shift})
 

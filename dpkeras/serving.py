@@ -24,14 +24,24 @@ def make_serving_fn(model):
     """A ``tf.function`` ``f(coord [nf, nat, 3], atype [nf, nat], box [nf, 3, 3])`` returning
     ``energy [nf, 1]``, ``force [nf, nat, 3]``, ``virial [nf, 9]``, ``atom_energy [nf, nat]`` and
     ``atom_virial [nf, nat, 9]`` (eV, eV/A; coordinates and box in Angstrom)."""
-    rcut, sel, mixed = model.get_rcut(), model.get_sel(), model.mixed_types()
     ntypes = model.get_ntypes()
 
     @tf.function(input_signature=SERVING_SPEC)
     def serve(coord, atype, box):
-        return _evaluate(model, coord, _check_types(atype, ntypes), box, rcut, sel, mixed)
+        return _evaluate(model, coord, _check_types(atype, ntypes), box)
 
     return serve
+
+
+def model_neighbor_list(model, coord, atype, box, pbc):
+    """``(nlist, shift)`` of a batch of frames as ``model`` takes them: its cut-off and ``sel``,
+    one distance-sorted group for attention descriptors, cut after the last real neighbor
+    where the descriptor accepts that (:func:`dpkeras.nlist.trim_padding`)."""
+    nlist, shift, _ = batch_neighbor_list(coord, atype, box, pbc, model.get_rcut(),
+                                          model.get_sel(), model.mixed_types())
+    if takes_trimmed(model.descriptor):
+        nlist, shift = trim_padding(nlist, shift)
+    return nlist, shift
 
 
 def _check_types(atype, ntypes):
@@ -42,12 +52,10 @@ def _check_types(atype, ntypes):
         return tf.identity(atype)
 
 
-def _evaluate(model, coord, atype, box, rcut, sel, mixed, extra=None):
+def _evaluate(model, coord, atype, box, extra=None):
     """``extra``: further model inputs (``fparam [nf, nfp]``, ``aparam [nf, nat, nap]``)."""
     pbc = tf.reduce_any(tf.not_equal(box, 0.0))
-    nlist, shift, _ = batch_neighbor_list(coord, atype, box, pbc, rcut, sel, mixed)
-    if takes_trimmed(model.descriptor):
-        nlist, shift = trim_padding(nlist, shift)
+    nlist, shift = model_neighbor_list(model, coord, atype, box, pbc)
     out = model(dict(extra or {}, coord=coord, box=box, atype=atype, nlist=nlist, shift=shift))
     return {k: out[k] for k in getattr(model, "output_keys", OUTPUT_KEYS)}
 
@@ -96,7 +104,6 @@ def make_signatures(model):
     ``atom_virial [nf, nat, 9]``. Units: Angstrom, eV. A box of zeros also means no PBC. Wrong
     ranks, atom counts or atom types fail with an ``InvalidArgumentError`` saying which.
     """
-    rcut, sel, mixed = model.get_rcut(), model.get_sel(), model.mixed_types()
     ntypes = model.get_ntypes()
     coord_spec = tf.TensorSpec([None, None, 3], tf.float64, name="coord")
     atype_spec = tf.TensorSpec(None, tf.int32, name="atype")
@@ -105,12 +112,12 @@ def make_signatures(model):
     @tf.function(input_signature=(coord_spec, atype_spec, box_spec))
     def serve(coord, atype, box):
         coord, atype, box = _check_inputs(coord, atype, box, ntypes)
-        return _evaluate(model, coord, atype, box, rcut, sel, mixed)
+        return _evaluate(model, coord, atype, box)
 
     @tf.function(input_signature=(coord_spec, atype_spec))
     def serve_nopbc(coord, atype):
         coord, atype, box = _check_inputs(coord, atype, None, ntypes)
-        return _evaluate(model, coord, atype, box, rcut, sel, mixed)
+        return _evaluate(model, coord, atype, box)
 
     return {"serving_default": serve.get_concrete_function(),
             "serving_nopbc": serve_nopbc.get_concrete_function()}
@@ -124,14 +131,8 @@ class SortedEvaluator:
 
     def __init__(self, model, jit_compile=True):
         self.model, self.jit_compile = model, jit_compile
-        rcut, sel, mixed = model.get_rcut(), model.get_sel(), model.mixed_types()
-        trim = takes_trimmed(model.descriptor)
-
-        def nlist(c, t, b, pbc):
-            nl, shift, _ = batch_neighbor_list(c, t, b, pbc, rcut, sel, mixed)
-            return trim_padding(nl, shift) if trim else (nl, shift)
-
-        self._nlist = tf.function(nlist, reduce_retracing=True)
+        self._nlist = tf.function(lambda c, t, b, pbc: model_neighbor_list(model, c, t, b, pbc),
+                                  reduce_retracing=True)
         self._cache = {}
 
     def __call__(self, coord, atype, box, pbc, atomic=True, extra=None):
