@@ -331,11 +331,14 @@ def load_finetune_input(path, pretrained, branch=None, use_pretrain_script=False
         if branch:
             raise DPKerasError(f"{path}: --model_branch is for a single-task input; in a "
                                "multi-task input give model.model_dict.<head>.finetune_head")
+        p = pretrained if isinstance(pretrained, Pretrained) else Pretrained(pretrained)
+        if use_pretrain_script:
+            raw = complete_multitask_input(raw, p)
         try:
             config = normalize(raw)
         except DPKerasError as exc:
             raise DPKerasError(str(exc).replace("input.json:", f"{path}:", 1)) from None
-        return multitask_finetune(config, pretrained, use_pretrain_script)
+        return multitask_finetune(config, p, use_pretrain_script)
     if branch is None and isinstance(raw.get("model"), dict):
         branch = raw["model"].get("finetune_head")   # DeePMD-kit's key for the branch
     if not isinstance(raw, dict) or not isinstance(raw.get("model"), dict):
@@ -439,6 +442,47 @@ class MultitaskFinetune:
     @property
     def path(self):
         return next(iter(self.specs.values())).path
+
+
+def complete_multitask_input(raw, pretrained):
+    """``--use_pretrain_script`` with a raw multi-task input: an absent or ``{}`` shared
+    ``type_map`` / ``descriptor`` / ``type_embedding`` (given directly or through
+    ``shared_dict``) is taken from the :class:`Pretrained` model, and so is the absent or ``{}``
+    ``fitting_net`` of every head that starts from a branch (``finetune_head``, or a head named
+    like a branch). A new head's fitting net must be given."""
+    from dpkeras.multitask.config import SHARED_MODEL_KEYS
+
+    raw = copy.deepcopy(raw)
+    model = raw["model"]
+    shared = model.get("shared_dict") if isinstance(model.get("shared_dict"), dict) else {}
+    ref = next(iter(pretrained.branches.values()))
+
+    def fill(holder, key, value):
+        cur = holder.get(key)
+        if value is None:
+            return
+        if isinstance(cur, str):          # a shared_dict reference
+            if shared.get(cur) in (None, {}):
+                shared[cur] = copy.deepcopy(value)
+        elif cur is None or cur == {}:
+            holder[key] = copy.deepcopy(value)
+
+    if isinstance(model.get("fitting_net_dict"), dict):      # TF style
+        for key in SHARED_MODEL_KEYS:
+            fill(model, key, ref.get(key))
+        for h in model["fitting_net_dict"]:
+            if h in pretrained.branches:
+                fill(model["fitting_net_dict"], h, pretrained.branches[h]["fitting_net"])
+        return raw
+    for h, sec in (model.get("model_dict") or {}).items():
+        if not isinstance(sec, dict):
+            continue
+        for key in SHARED_MODEL_KEYS:
+            fill(sec, key, ref.get(key))
+        branch = sec.get("finetune_head") or (h if h in pretrained.branches else None)
+        if branch in pretrained.branches:
+            fill(sec, "fitting_net", pretrained.branches[branch]["fitting_net"])
+    return raw
 
 
 def multitask_finetune(config, pretrained, use_pretrain_script=False):

@@ -395,6 +395,36 @@ def test_finetune_from_a_multitask_model_picks_a_branch(run_dir, tmp_path):
             np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+def test_multitask_finetuning_takes_empty_sections_from_the_pretrained_model(run_dir,
+                                                                           tmp_path):
+    """--use_pretrain_script: a {} shared descriptor and the {} or absent fitting nets of heads
+    that start from a branch come from the pretrained model; without it, a clear error."""
+    from dpkeras.finetune import Pretrained, load_finetune_input
+
+    raw = pt_style()
+    raw["model"]["shared_dict"]["my_descriptor"] = {}
+    raw["model"]["model_dict"] = {
+        "ener_b": {"type_map": "my_type_map", "descriptor": "my_descriptor", "fitting_net": {}},
+        "water2": {"type_map": "my_type_map", "descriptor": "my_descriptor",
+                   "finetune_head": "ener_a"}}
+    raw["loss_dict"] = {"ener_b": {}, "water2": {}}
+    raw["training"]["model_prob"] = {"ener_b": 1.0, "water2": 1.0}
+    raw["training"]["data_dict"] = {
+        h: {"training_data": {"systems": [WATER[i]], "batch_size": 1}}
+        for h, i in (("ener_b", 1), ("water2", 2))}
+    path = tmp_path / "input.json"
+    path.write_text(json.dumps(raw))
+    config, plan = load_finetune_input(str(path), run_dir.out, None, True)
+    pre = Pretrained(run_dir.out).branches
+    heads = config["model"]["model_dict"]
+    assert heads["ener_b"]["descriptor"] == pre["ener_b"]["descriptor"]
+    assert heads["water2"]["fitting_net"] == pre["ener_a"]["fitting_net"]
+    assert heads["ener_b"]["fitting_net"] == pre["ener_b"]["fitting_net"]
+    assert plan.modes == {"ener_b": None, "water2": "change-by-statistic"}
+    with pytest.raises(DPKerasError, match="descriptor"):
+        load_finetune_input(str(path), run_dir.out, None, False)
+
+
 def test_multitask_finetuning_keeps_retained_heads_and_starts_new_ones(run_dir, tmp_path):
     """finetune_head: a new head starts from the named pretrained head (bias recalibrated on
     its data: forces unchanged, energies shifted); a head named like a pretrained one
