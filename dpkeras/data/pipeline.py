@@ -145,10 +145,10 @@ class DataSystems:
                       num_parallel_calls=tf.data.AUTOTUNE,
                       deterministic=True).prefetch(tf.data.AUTOTUNE)
 
-    def frames(self, rcut, sel, mixed_types=False, max_frames=None, batch=None, trim=False):
+    def frames(self, rcut, sel, mixed_types=False, max_frames=None, batch=None):
         """Every system's frames in order (at most ``max_frames`` per system), as
         ``(system index, first frame index, batch)``, ``batch`` frames at a time (default: the
-        system's batch size); ``trim`` as in :meth:`dataset`."""
+        system's batch size), with full (untrimmed) neighbor lists as statistics need."""
 
         def gen():
             for k, s in enumerate(self.systems):
@@ -159,7 +159,7 @@ class DataSystems:
 
         sig = (tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.int64), SIGNATURE)
         ds = tf.data.Dataset.from_generator(gen, output_signature=sig)
-        return ds.map(lambda k, lo, b: (k, lo, _add_nlist(b, rcut, sel, mixed_types, trim)),
+        return ds.map(lambda k, lo, b: (k, lo, _add_nlist(b, rcut, sel, mixed_types)),
                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(2)
 
 
