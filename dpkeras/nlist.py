@@ -177,3 +177,11 @@ def trim_padding(nlist, shift, multiple=8):
 def takes_trimmed(descriptor):
     """Whether ``descriptor`` accepts a list cut by :func:`trim_padding`."""
     return bool(getattr(descriptor, "trims_padding", False))
+
+
+def batch_args(descriptor):
+    """The neighbor-list keywords of :meth:`dpkeras.data.pipeline.DataSystems.dataset` for
+    training/validation batches of ``descriptor``: its ``rcut`` and ``sel``, mixed types, and
+    trimmed lists where it accepts them."""
+    return {"rcut": descriptor.get_rcut(), "sel": descriptor.get_sel(),
+            "mixed_types": descriptor.mixed_types(), "trim": takes_trimmed(descriptor)}

@@ -23,7 +23,7 @@ from dpkeras.errors import DPKerasError
 from dpkeras.fitting.stats import set_output_stats
 from dpkeras.loss import make_loss
 from dpkeras.model.weights import build_model, get_weights, set_weights
-from dpkeras.nlist import takes_trimmed
+from dpkeras.nlist import batch_args
 from dpkeras.stat import compute_env_stats, report_neighbor_stat, resolve_auto_sel
 
 log = logging.getLogger("dpkeras")
@@ -195,12 +195,10 @@ class Trainer:
         keep = self.config["training"]["max_ckpt_keep"]
         d = model.descriptor
         if start == 0:   # DeePMD-kit's step-0 line: the untrained model on the first batch
-            first = next(iter(self.train_data.dataset(
-                self.seed, 0, 1, d.rcut, d.sel, d.mixed_types(), trim=takes_trimmed(d))))
+            first = next(iter(self.train_data.dataset(self.seed, 0, 1, **batch_args(d))))
             lcurve.write(0, self._valid(eval_step, 0, d), eval_step(first, self.schedule(0)),
                          self.schedule.value(0))
-        ds = self.train_data.dataset(self.seed, start, self.numb_steps, d.rcut, d.sel,
-                                     d.mixed_types(), trim=takes_trimmed(d))
+        ds = self.train_data.dataset(self.seed, start, self.numb_steps, **batch_args(d))
         t0, last_t, last_step = time.time(), time.time(), start
         step = start
         for batch in ds:
@@ -236,9 +234,8 @@ class Trainer:
         if self.valid_data is None:
             return None
         nb = self.config["training"]["validation_data"].get("numb_btch", 1)
-        ds = self.valid_data.dataset(self.seed, step * nb, step * nb + nb, d.get_rcut(),
-                                     d.get_sel(), d.mixed_types(), stream=1,
-                                     trim=takes_trimmed(d))
+        ds = self.valid_data.dataset(self.seed, step * nb, step * nb + nb, stream=1,
+                                     **batch_args(d))
         acc = {}
         for batch in ds:
             for k, v in eval_step(batch, self.schedule(step)).items():

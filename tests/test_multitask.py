@@ -178,6 +178,7 @@ def _changed(before, variables):
 
 def test_one_step_updates_the_descriptor_and_only_the_chosen_head():
     from dpkeras.multitask.trainer import MultiTaskTrainer, _StepSubset
+    from dpkeras.nlist import batch_args
 
     tr = MultiTaskTrainer(normalize(tf_style()), "unused", jit_compile=False,
                           skip_neighbor_stat=True)
@@ -200,7 +201,7 @@ def test_one_step_updates_the_descriptor_and_only_the_chosen_head():
     d = model.descriptor
     for step, head in enumerate(["ener_a", "ener_b", "ener_b", "ener_a"]):
         batch = next(iter(_StepSubset(tr.train_data[head], [step]).dataset(
-            tr.seed, d.rcut, d.sel, d.mixed_types())))
+            tr.seed, **batch_args(d))))
         other = "ener_b" if head == "ener_a" else "ener_a"
         before = {k: _snapshot(v) for k, v in
                   (("desc", desc), ("shared", shared), (head, own[head]), (other, own[other]))}

@@ -75,7 +75,7 @@ def config_for(descriptor):
 
 def bench_dpkeras(cfg, steps, frames):
     from dpkeras.config import normalize
-    from dpkeras.nlist import takes_trimmed
+    from dpkeras.nlist import batch_args
     from dpkeras.serving import SortedEvaluator
     from dpkeras.trainer import Trainer
 
@@ -85,8 +85,7 @@ def bench_dpkeras(cfg, steps, frames):
     model, opt, _ = tr._build()
     train_step, _ = tr._make_steps(model, opt)
     d = model.descriptor
-    it = iter(tr.train_data.dataset(tr.seed, 0, steps + 10, d.rcut, d.sel, d.mixed_types(),
-                                    trim=takes_trimmed(d)))
+    it = iter(tr.train_data.dataset(tr.seed, 0, steps + 10, **batch_args(d)))
     for _ in range(10):  # warm up: tracing / compilation
         m = train_step(next(it))
     float(m["rmse"])
@@ -109,7 +108,7 @@ def bench_multitask(cfg, steps):
     its fitting net twice, the same data): the step of one head runs that head only."""
     from dpkeras.config import normalize
     from dpkeras.multitask.trainer import MultiTaskTrainer, _StepSubset
-    from dpkeras.nlist import takes_trimmed
+    from dpkeras.nlist import batch_args
 
     m, t = cfg["model"], cfg["training"]
     heads = {"head_a": m["fitting_net"], "head_b": dict(m["fitting_net"], seed=2)}
@@ -126,7 +125,7 @@ def bench_multitask(cfg, steps):
     out = {}
     for h in tr.heads:
         it = iter(_StepSubset(tr.train_data[h], list(range(steps + 10))).dataset(
-            tr.seed, d.rcut, d.sel, d.mixed_types(), takes_trimmed(d)))
+            tr.seed, **batch_args(d)))
         for _ in range(10):  # warm up: tracing / compilation
             metrics = train_step(h, next(it))
         float(metrics["rmse"])

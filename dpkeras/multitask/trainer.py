@@ -37,7 +37,7 @@ from dpkeras.errors import DPKerasError
 from dpkeras.fitting.stats import set_output_stats
 from dpkeras.loss import make_loss
 from dpkeras.multitask.model import MultiTaskModel
-from dpkeras.nlist import takes_trimmed
+from dpkeras.nlist import batch_args
 from dpkeras.stat import compute_env_stats, report_neighbor_stat
 from dpkeras.trainer import MODEL_INPUTS, LCurve, _add_file_log, _fmt_time, apply_trainable
 
@@ -67,9 +67,9 @@ class _StepSubset:
     def sample(self, seed, i, stream=0):
         return self._data.sample(seed, self._steps[i], self._stream)
 
-    def dataset(self, seed, rcut, sel, mixed_types, trim=False):
-        return DataSystems.dataset(self, seed, 0, len(self._steps), rcut, sel, mixed_types,
-                                   trim=trim)
+    def dataset(self, seed, **nlist):
+        """The batches of the subset's steps; ``nlist``: :func:`dpkeras.nlist.batch_args`."""
+        return DataSystems.dataset(self, seed, 0, len(self._steps), **nlist)
 
 
 class MultiTaskTrainer:
@@ -258,7 +258,7 @@ class MultiTaskTrainer:
             steps = [s for s, k in zip(range(start, self.numb_steps), order) if k == i]
             if steps:
                 iters[h] = iter(_StepSubset(self.train_data[h], steps).dataset(
-                    self.seed, d.rcut, d.sel, d.mixed_types(), takes_trimmed(d)))
+                    self.seed, **batch_args(d)))
         counts = {h: 0 for h in self.heads}
         t0, last_t, last_step = time.time(), time.time(), start
         step = start
@@ -301,7 +301,7 @@ class MultiTaskTrainer:
             data = self.train_data[h]
             # a stream of its own: the displayed batch is not a training batch
             batch = next(iter(_StepSubset(data, [step], _TRAIN_EVAL_STREAM).dataset(
-                self.seed, d.rcut, d.sel, d.mixed_types(), takes_trimmed(d))))
+                self.seed, **batch_args(d))))
             for k, v in eval_step(h, batch, lr).items():
                 trn[(h, k)] = float(v)
             for k, v in self._valid(eval_step, h, step, d).items():
@@ -315,8 +315,7 @@ class MultiTaskTrainer:
         if data is None:
             return {k: float("nan") for k in names}
         nb = self.config["training"]["data_dict"][h]["validation_data"].get("numb_btch", 1)
-        ds = data.dataset(self.seed, step * nb, step * nb + nb, d.get_rcut(), d.get_sel(),
-                          d.mixed_types(), stream=1, trim=takes_trimmed(d))
+        ds = data.dataset(self.seed, step * nb, step * nb + nb, stream=1, **batch_args(d))
         acc = {}
         for batch in ds:
             for k, v in eval_step(h, batch, self.schedule(step)).items():
