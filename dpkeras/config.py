@@ -300,6 +300,8 @@ LR_SCHEMAS = {"exp": LEARNING_RATE_EXP}
 LOSS_SCHEMAS = {"ener": LOSS_ENER, "tensor": LOSS_TENSOR}
 # the descriptors built on a type embedding (model.type_embedding applies to them)
 ATTENTION_DESCRIPTORS = ("se_atten", "se_atten_v2")
+# the descriptors that can take model.type_embedding (se_e2_a then is DeePMD-kit's se_e2_a_tebd)
+TYPE_EMBEDDED_DESCRIPTORS = ATTENTION_DESCRIPTORS + ("se_e2_a",)
 # descriptor kinds DeePMD-kit has that dpkeras does not implement yet
 KNOWN_DESCRIPTORS = ["se_a_mask", "se_a_ebd_v2", "dpa2", "dpa3", "se_e3_tebd"]
 
@@ -376,12 +378,20 @@ def _check_hybrid(d, ntypes, path):
             _fail(f"{p}.type", "a hybrid descriptor cannot contain another hybrid")
         sub = _typed_section(sub, DESCRIPTOR_SCHEMAS, p, None, "descriptor")
         sub["type"] = CANONICAL.get(sub["type"], sub["type"])
-        if sub["type"] in ATTENTION_DESCRIPTORS:
-            _fail(f"{p}.type", f"{sub['type']} inside hybrid is not implemented yet (only "
-                  "se_e2_a, se_e2_r and se_e3 can be combined)")
         _check_descriptor(sub, ntypes, p)
         out.append(sub)
     d["list"] = out
+    if any(sub["type"] in ATTENTION_DESCRIPTORS for sub in out):
+        _check_type_embedded_members(d, path, "with an attention member (se_atten, se_atten_v2)")
+
+
+def _check_type_embedded_members(d, path, why):
+    """A hybrid whose members share a type embedding: se_e2_a and attention members only."""
+    for k, sub in enumerate(d["list"]):
+        if sub["type"] not in TYPE_EMBEDDED_DESCRIPTORS:
+            _fail(f"{path}.list[{k}].type", f"a hybrid {why} shares one type embedding among "
+                  f"its members, which {sub['type']} cannot take (DeePMD-kit's TF backend "
+                  "neither); combine se_e2_a, se_atten and se_atten_v2 only")
 
 
 def _check_common(d, ntypes, path):
@@ -473,9 +483,13 @@ def normalize_model(model):
     m["descriptor"]["type"] = CANONICAL.get(kind, kind)
     _check_descriptor(m["descriptor"], len(tm), "model.descriptor")
     if m["type_embedding"] is not None:
-        if m["descriptor"]["type"] not in ATTENTION_DESCRIPTORS:
+        if m["descriptor"]["type"] == "hybrid":
+            _check_type_embedded_members(m["descriptor"], "model.descriptor",
+                                         "with model.type_embedding")
+        elif m["descriptor"]["type"] not in TYPE_EMBEDDED_DESCRIPTORS:
             _fail("model.type_embedding", "a type embedding is only implemented for the "
-                  f"se_atten descriptor, not {m['descriptor']['type']!r}; remove the section")
+                  "se_e2_a, se_atten and se_atten_v2 descriptors (and a hybrid of them), not "
+                  f"{m['descriptor']['type']!r}; remove the section")
         m["type_embedding"] = _apply_schema(m["type_embedding"], TYPE_EMBEDDING,
                                             "model.type_embedding")
         _check_precision(m["type_embedding"], "model.type_embedding")
@@ -493,6 +507,9 @@ def normalize_model(model):
         _check_trainable(m["fitting_net"], len(m["fitting_net"]["neuron"]) + 1,
                          "model.fitting_net")
     if m["fitting_net"]["type"] in ("dipole", "polar"):
+        if m["type_embedding"] is not None:
+            _fail("model.type_embedding", f"the {m['fitting_net']['type']} fitting is "
+                  "implemented for the per-type se_e2_a descriptor only; remove the section")
         _check_tensor_fitting(m["fitting_net"], m["descriptor"], len(tm))
     _check_layer_name(m["fitting_net"], "model.fitting_net")
     return m

@@ -257,7 +257,7 @@ def apply_trainable(model, model_section):
     if model_section["fitting_net"].get("trainable", True) is False:
         freeze(model.fitting)
     te = model_section.get("type_embedding") or {}
-    if te.get("trainable") is False and hasattr(model.descriptor, "type_embed"):
+    if te.get("trainable") is False and getattr(model.descriptor, "type_embed", None) is not None:
         freeze(model.descriptor.type_embed)
     flags = model_section["fitting_net"].get("trainable", True)
     if isinstance(flags, list):

@@ -45,8 +45,8 @@ def test_hybrid_sub_descriptors_are_validated_by_path():
     cfg["model"]["descriptor"] = {"type": "hybrid", "list": [sub, dict(sub, rcutt=5.0)]}
     with pytest.raises(DPKerasError, match=r"model\.descriptor\.list\[1\]\.rcutt.*did you mean"):
         normalize(cfg)
-    cfg["model"]["descriptor"]["list"][1] = {"type": "se_atten", "sel": 40}
-    with pytest.raises(DPKerasError, match=r"list\[1\]\.type: se_atten inside hybrid"):
+    cfg["model"]["descriptor"]["list"][1] = {"type": "se_atten", "sel": 40, "attnn": 8}
+    with pytest.raises(DPKerasError, match=r"list\[1\]\.attnn.*did you mean 'attn'"):
         normalize(cfg)
 
 

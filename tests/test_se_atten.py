@@ -110,9 +110,13 @@ def test_dpa1_unsupported_keys_are_clear_errors(key, value):
         normalize(cfg)
 
 
-def test_type_embedding_section_only_for_se_atten():
+def test_type_embedding_section_only_for_descriptors_that_take_it():
+    """se_e2_a takes it (DeePMD-kit's se_e2_a_tebd, tests/test_type_embedding.py); se_e2_r not."""
     cfg = small_input(WATER[:1])
     cfg["model"]["type_embedding"] = {"neuron": [4]}
+    assert normalize(cfg)["model"]["type_embedding"]["neuron"] == [4]
+    cfg["model"]["descriptor"] = {"type": "se_e2_r", "sel": [46, 92], "rcut_smth": 0.5,
+                                  "rcut": 6.0, "neuron": [4]}
     with pytest.raises(DPKerasError, match="type_embedding"):
         normalize(cfg)
 

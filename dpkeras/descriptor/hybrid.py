@@ -2,18 +2,26 @@
 
 The model builds one neighbor list with the largest cut-off and, per neighbor type, the largest
 ``sel`` of the sub-descriptors (DeePMD-kit's layout: one block per type, sorted by distance,
-padded). Sub-descriptor ``k`` takes the first ``sel_k[t]`` slots of every type block and drops
-the neighbors beyond its own ``rcut_k``. Because the blocks are sorted by distance, this is
-exactly the list DeePMD-kit builds for it: the dropped neighbors are the tail of each block,
-which becomes padding. The output is the concatenation ``[D_1, D_2, ...]`` on the last axis.
+padded). A per-type sub-descriptor ``k`` takes the first ``sel_k[t]`` slots of every type block
+and drops the neighbors beyond its own ``rcut_k``. Because the blocks are sorted by distance,
+this is exactly the list DeePMD-kit builds for it: the dropped neighbors are the tail of each
+block, which becomes padding. The output is the concatenation ``[D_1, D_2, ...]`` on the last
+axis.
 
-Sub-descriptors must be per-type ones (``se_e2_a``, ``se_e2_r``, ``se_e3``); attention
-descriptors need a mixed-type list and are rejected by the config check.
+An attention sub-descriptor (``se_atten``, ``se_atten_v2``: one distance-sorted list of ``sel``
+neighbors of any type) reads the ``sel`` nearest neighbors within its ``rcut`` from all blocks.
+Every block then holds at least ``sel`` slots, so no neighbor it needs is cut off: a neighbor of
+type ``t`` beyond the first ``sel`` of its block has ``sel`` nearer ones. As in DeePMD-kit's TF
+backend, such a hybrid has one type embedding (the model's ``type_embedding`` section), shared by
+its attention members, its ``se_e2_a`` members (which then embed ``[s, e_{t_j}, e_{t_i}]``, see
+:mod:`dpkeras.descriptor.se_base`) and the fitting net (one net for all types).
 """
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from dpkeras.descriptor.type_embedding import TypeEmbedding, type_embedding_config
 
 
 @keras.saving.register_keras_serializable(package="dpkeras")
@@ -24,35 +32,51 @@ class DescrptHybrid(keras.layers.Layer):
     Args:
       ntypes: number of atom types.
       list: the sub-descriptor configs (``{"type": ..., ...}``), as DeePMD-kit names the key.
+      type_embedding: the model's ``type_embedding`` section; with an attention member the
+        default section is used when it is ``None``.
     """
 
     descriptor_type = "hybrid"
     radial_only = False
 
-    def __init__(self, ntypes, list, trainable=True, **kwargs):  # noqa: A002 (DeePMD's key)
+    def __init__(self, ntypes, list, trainable=True, type_embedding=None,  # noqa: A002
+                 **kwargs):
         from dpkeras.descriptor import DESCRIPTORS
 
         kwargs.setdefault("dtype", "float64")
         super().__init__(trainable=trainable, **kwargs)
         self.ntypes = int(ntypes)
         self.configs = [dict(c) for c in list]
+        attention = any(DESCRIPTORS[c["type"]].descriptor_type.startswith("se_atten")
+                        for c in self.configs)
+        self.type_embedding_config = None
+        self.type_embed = None
+        if attention or type_embedding is not None:
+            self.type_embedding_config = type_embedding_config(type_embedding)
+            self.type_embed = TypeEmbedding.from_section(self.ntypes, self.type_embedding_config,
+                                                         name="type_embedding")
         self.descriptors = []
         for k, c in enumerate(self.configs):
             c = dict(c)
             kind = c.pop("type")
+            if self.type_embed is not None:
+                c.update(type_embedding=self.type_embedding_config,
+                         shared_type_embedding=self.type_embed)
             # a name scope keeps the weight paths of same-named sub-layers unique
             with keras.name_scope(f"hybrid_{k}"):
                 self.descriptors.append(DESCRIPTORS[kind](ntypes=self.ntypes,
                                                           name=f"descriptor_{k}", **c))
-        if any(d.mixed_types() for d in self.descriptors):
-            raise ValueError("hybrid: attention (mixed-type) sub-descriptors are not supported")
         self.rcut = max(d.get_rcut() for d in self.descriptors)
-        self.sel = [max(d.get_sel()[t] for d in self.descriptors) for t in range(self.ntypes)]
+        # an attention member needs its whole sel in every type block (see the module docstring)
+        self.sel = [max(d.get_sel()[0] if d.mixed_types() else d.get_sel()[t]
+                        for d in self.descriptors) for t in range(self.ntypes)]
         self.nnei = sum(self.sel)
         starts = np.cumsum([0] + self.sel)[:-1]
-        # slots of the shared list each sub-descriptor reads: the head of every type block
-        self.slots = [[int(starts[t]) + i for t in range(self.ntypes)
+        # slots of the shared list each per-type member reads: the head of every type block
+        self.slots = [None if d.mixed_types() else
+                      [int(starts[t]) + i for t in range(self.ntypes)
                        for i in range(d.get_sel()[t])] for d in self.descriptors]
+        self.slot_types = np.repeat(np.arange(self.ntypes), self.sel).astype(np.int32)
         self.built = True
 
     def get_rcut(self):
@@ -67,6 +91,13 @@ class DescrptHybrid(keras.layers.Layer):
     def get_dim_out(self):
         return sum(d.get_dim_out() for d in self.descriptors)
 
+    def get_dim_tebd(self):
+        """Width of the shared type embedding the fitting net takes (0: none)."""
+        return 0 if self.type_embed is None else self.type_embed.dim()
+
+    def atom_type_embedding(self, atype):
+        return self.type_embed.atom_embedding(atype)
+
     def leaves(self):
         """The sub-descriptors (each owns its environment-matrix statistics)."""
         return list(self.descriptors)
@@ -75,13 +106,30 @@ class DescrptHybrid(keras.layers.Layer):
         r2 = tf.reduce_sum(rij * rij, axis=-1)
         out = []
         for d, slots in zip(self.descriptors, self.slots):
+            if slots is None:
+                out.append(self._mixed_member(d, rij, mask, r2, atype))
+                continue
             rij_k = tf.gather(rij, slots, axis=2)
             mask_k = tf.logical_and(tf.gather(mask, slots, axis=2),
                                     tf.gather(r2, slots, axis=2) < d.get_rcut() ** 2)
             out.append(d(rij_k, mask_k, atype, type_counts=type_counts))
         return tf.concat(out, axis=-1)
 
+    def _mixed_member(self, d, rij, mask, r2, atype):
+        """An attention member on its ``sel`` nearest neighbors within its ``rcut``, sorted by
+        distance; ``nei_type`` from the blocks the slots come from (``ntypes`` on padding)."""
+        nnei = d.get_sel()[0]
+        inside = tf.logical_and(mask, r2 < d.get_rcut() ** 2)
+        key = tf.where(inside, r2, tf.constant(np.inf, r2.dtype))
+        _, idx = tf.math.top_k(-tf.stop_gradient(key), k=nnei, sorted=True)
+        rij_k = tf.gather(rij, idx, batch_dims=2)
+        mask_k = tf.gather(inside, idx, batch_dims=2)
+        nei_type = tf.where(mask_k, tf.gather(tf.constant(self.slot_types), idx),
+                            tf.constant(self.ntypes, tf.int32))
+        return d(rij_k, mask_k, atype, nei_type=nei_type)
+
     def get_config(self):
         cfg = super().get_config()
-        cfg.update(ntypes=self.ntypes, list=self.configs)
+        cfg.update(ntypes=self.ntypes, list=self.configs,
+                   type_embedding=self.type_embedding_config)
         return cfg

@@ -34,6 +34,7 @@ descriptor exposes ``e_{t_i}`` through :meth:`DescrptSeAtten.atom_type_embedding
 import keras
 import tensorflow as tf
 
+from dpkeras.descriptor.type_embedding import TypeEmbedding, type_embedding_config
 from dpkeras.env_mat import EnvMat
 from dpkeras.network import EmbeddingNet, child_seed, net_dtype
 
@@ -41,47 +42,6 @@ from dpkeras.network import EmbeddingNet, child_seed, net_dtype
 _NEG = -float(2 << 32)
 # DeePMD-kit's shift of the attention logits in the smooth (smooth_type_embedding) variant
 _SMOOTH_SHIFT = 20.0
-
-
-@keras.saving.register_keras_serializable(package="dpkeras")
-class TypeEmbedding(keras.layers.Layer):
-    """DeePMD-kit ``TypeEmbedNet``: an embedding net on one-hot types, plus a zero padding row.
-
-    :meth:`table` returns ``[ntypes + 1, neuron[-1]]``.
-    """
-
-    def __init__(self, ntypes, neuron=(8,), activation_function="linear", resnet_dt=False,
-                 use_tebd_bias=False, seed=None, **kwargs):
-        kwargs.setdefault("dtype", "float64")
-        super().__init__(**kwargs)
-        self.ntypes = int(ntypes)
-        self.neuron = [int(n) for n in neuron]
-        self.activation_function = activation_function
-        self.resnet_dt = bool(resnet_dt)
-        self.use_tebd_bias = bool(use_tebd_bias)
-        self.seed = seed
-        self.net = EmbeddingNet(self.ntypes, self.neuron, activation_function=activation_function,
-                                resnet_dt=resnet_dt, use_bias=use_tebd_bias, seed=seed,
-                                dtype=self.variable_dtype, name="type_embed_net")
-        self.built = True
-
-    def table(self):
-        """``[ntypes + 1, neuron[-1]]``: the embedding of every type, then the zero padding row."""
-        x = self.net(tf.eye(self.ntypes, dtype=self.compute_dtype))
-        return tf.concat([x, tf.zeros([1, self.neuron[-1]], x.dtype)], axis=0)
-
-    def get_numpy(self):
-        return self.net.get_numpy()
-
-    def set_numpy(self, weights):
-        self.net.set_numpy(weights)
-
-    def get_config(self):
-        cfg = super().get_config()
-        cfg.update(ntypes=self.ntypes, neuron=self.neuron,
-                   activation_function=self.activation_function, resnet_dt=self.resnet_dt,
-                   use_tebd_bias=self.use_tebd_bias, seed=self.seed)
-        return cfg
 
 
 def _softmax_with_padding(z, ntrim):
@@ -202,7 +162,7 @@ class DescrptSeAtten(keras.layers.Layer):
                  attn=128, attn_layer=2, attn_dotr=True, attn_mask=False, ln_eps=None,
                  trainable_ln=True, set_davg_zero=True, exclude_types=(), type_embedding=None,
                  tebd_input_mode="concat", smooth_type_embedding=False, trainable=True,
-                 seed=None, precision="float64", **kwargs):
+                 seed=None, precision="float64", shared_type_embedding=None, **kwargs):
         kwargs.setdefault("dtype", "float64")
         super().__init__(trainable=trainable, **kwargs)
         self.ntypes = int(ntypes)
@@ -228,20 +188,11 @@ class DescrptSeAtten(keras.layers.Layer):
         self.seed = seed
         self.precision = precision
         self.net_dtype = net_dtype(precision)
-        te = dict(type_embedding or {})
-        self.type_embedding_config = {
-            "neuron": list(te.get("neuron", [8])),
-            "activation_function": te.get("activation_function", "linear"),
-            "resnet_dt": bool(te.get("resnet_dt", False)),
-            "use_tebd_bias": bool(te.get("use_tebd_bias", False)),
-            "seed": te.get("seed", seed),
-        }
-        if te.get("precision", "float64") != "float64":
-            self.type_embedding_config["precision"] = te["precision"]
-        te_args = {k: v for k, v in self.type_embedding_config.items() if k != "precision"}
-        self.type_embed = TypeEmbedding(self.ntypes, name="type_embedding",
-                                        dtype=net_dtype(te.get("precision")), **te_args)
-        self.tebd_dim = self.type_embedding_config["neuron"][-1]
+        self.type_embedding_config = type_embedding_config(type_embedding, seed)
+        # a hybrid passes the one type embedding all its members share
+        self.type_embed = shared_type_embedding or TypeEmbedding.from_section(
+            self.ntypes, self.type_embedding_config, name="type_embedding")
+        self.tebd_dim = self.type_embed.dim()
         self.env_mat = EnvMat(self.ntypes, self.nnei, self.rcut, self.rcut_smth, name="env_mat")
         strip = self.tebd_input_mode == "strip"
         in_dim = 1 if strip else 1 + self.tebd_dim * (1 if self.type_one_side else 2)
@@ -284,7 +235,7 @@ class DescrptSeAtten(keras.layers.Layer):
 
     def atom_type_embedding(self, atype):
         """``[nf, nloc, tebd_dim]``: the type embedding of each atom (the fitting's extra input)."""
-        return tf.cast(tf.gather(self.type_embed.table(), atype), tf.float64)
+        return self.type_embed.atom_embedding(atype)
 
     # --- math ------------------------------------------------------------------------------
     def call(self, rij, mask, atype, type_counts=None, nei_type=None):

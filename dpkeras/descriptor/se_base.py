@@ -2,6 +2,12 @@
 per (center type, neighbor type) pair (or per neighbor type with ``type_one_side``), excluded
 type pairs, per-center-type blocks and the DeePMD-kit getters.
 
+With a type embedding (``se_e2_a`` only, DeePMD-kit's ``se_e2_a_tebd``: the model has a
+``type_embedding`` section, or the descriptor is a member of a ``hybrid`` with an attention
+descriptor) there is one embedding net for all pairs, fed ``[R~_ij,0, e_{t_j}, e_{t_i}]``
+(``[R~_ij,0, e_{t_j}]`` with ``type_one_side``), where ``t_j`` is the type of the slot's block
+(padded slots too, as in DeePMD-kit).
+
 A subclass sets ``descriptor_type`` and ``radial_only`` and implements
 ``_atom_descriptor(env, offsets, center_type, atype)``, which maps the normalized environment
 matrices of a block of atoms ``[n, nnei, ncol]`` to their descriptors ``[n, dim_out]``.
@@ -11,6 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from dpkeras.descriptor.type_embedding import TypeEmbedding, type_embedding_config
 from dpkeras.env_mat import EnvMat
 from dpkeras.network import EmbeddingNet, child_seed, net_dtype
 from dpkeras.typesplit import TypeSplit
@@ -29,7 +36,7 @@ class DescrptSe(keras.layers.Layer):
     def __init__(self, ntypes, rcut, rcut_smth, sel, neuron=(10, 20, 40), resnet_dt=False,
                  activation_function="tanh", type_one_side=False, exclude_types=(),
                  set_davg_zero=False, trainable=True, seed=None, precision="float64",
-                 **kwargs):
+                 type_embedding=None, shared_type_embedding=None, **kwargs):
         kwargs.setdefault("dtype", "float64")
         super().__init__(trainable=trainable, **kwargs)
         self.ntypes = int(ntypes)
@@ -47,12 +54,21 @@ class DescrptSe(keras.layers.Layer):
         self.nnei = sum(self.sel)
         self.env_mat = EnvMat(self.ntypes, self.nnei, self.rcut, self.rcut_smth,
                               radial_only=self.radial_only, name="env_mat")
+        self.type_embedding_config, self.type_embed = None, None
+        if type_embedding is not None or shared_type_embedding is not None:
+            if self.descriptor_type != "se_e2_a":
+                raise ValueError(f"a type embedding is not supported with {self.descriptor_type}")
+            self.type_embedding_config = type_embedding_config(type_embedding, seed)
+            # a hybrid passes the one type embedding all its members share
+            self.type_embed = shared_type_embedding or TypeEmbedding.from_section(
+                self.ntypes, self.type_embedding_config, name="type_embedding")
         # string keys: TF's object tracking (checkpoints, SavedModel) needs them
         self.embedding_nets = {
-            "_".join(map(str, key)): EmbeddingNet(
-                1, self.neuron, activation_function=activation_function, resnet_dt=resnet_dt,
+            _net_key(key): EmbeddingNet(
+                self._embedding_input_dim(), self.neuron,
+                activation_function=activation_function, resnet_dt=resnet_dt,
                 seed=child_seed(seed, *key), dtype=self.net_dtype,
-                name="embedding_" + "_".join(map(str, key)))
+                name="embedding_" + _net_key(key))
             for key in self.embedding_keys()}
         bounds = np.cumsum([0] + self.sel)
         self.offsets = [(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:])]
@@ -60,7 +76,10 @@ class DescrptSe(keras.layers.Layer):
 
     # --- structure -------------------------------------------------------------------------
     def embedding_keys(self):
-        """``(t_j,)`` with type_one_side, else ``(t_i, t_j)`` for every non-excluded pair."""
+        """``(t_j,)`` with type_one_side, else ``(t_i, t_j)`` for every non-excluded pair; ``()``
+        (one net) with a type embedding."""
+        if self.type_embed is not None:
+            return [()]
         if self.type_one_side:
             return [(tj,) for tj in range(self.ntypes)]
         return [(ti, tj) for ti in range(self.ntypes) for tj in range(self.ntypes)
@@ -69,7 +88,24 @@ class DescrptSe(keras.layers.Layer):
     @property
     def embeddings(self):
         """Embedding nets keyed by ``(t_j,)`` or ``(t_i, t_j)``."""
-        return {tuple(int(x) for x in k.split("_")): net for k, net in self.embedding_nets.items()}
+        return {_key_of(k): net for k, net in self.embedding_nets.items()}
+
+    def _embedding_input_dim(self):
+        if self.type_embed is None:
+            return 1
+        return 1 + self.type_embed.dim() * (1 if self.type_one_side else 2)
+
+    def get_dim_tebd(self):
+        """Width of the type embedding the fitting net takes (0: per-type fitting nets)."""
+        return 0 if self.type_embed is None else self.type_embed.dim()
+
+    def atom_type_embedding(self, atype):
+        """``[nf, nloc, T]``: the type embedding of each atom (with a type embedding only)."""
+        return self.type_embed.atom_embedding(atype)
+
+    def slot_types(self):
+        """``[nnei]`` numpy: the neighbor type of each slot (its block's type)."""
+        return np.repeat(np.arange(self.ntypes), self.sel)
 
     def net(self, center_type, tj):
         """The embedding net for neighbors of type ``tj`` (``None`` if the pair is excluded)."""
@@ -118,7 +154,7 @@ class DescrptSe(keras.layers.Layer):
         # float64 environment matrix; the networks (and what follows) in their precision
         env = tf.cast(self.env_mat(rij, mask, atype), self.net_dtype)  # [nf, nloc, nnei, ncol]
         ncol = env.shape[-1]
-        if self.type_one_side:
+        if self.type_one_side or self.type_embed is not None:
             flat = tf.reshape(env, [-1, self.nnei, ncol])
             d = fn(flat, None, tf.reshape(atype, [-1]))
             return tf.cast(tf.reshape(d, [nf, nloc, dim]), tf.float64)
@@ -134,4 +170,15 @@ class DescrptSe(keras.layers.Layer):
                    type_one_side=self.type_one_side,
                    exclude_types=[list(p) for p in self.exclude_types],
                    set_davg_zero=self.set_davg_zero, seed=self.seed, precision=self.precision)
+        if self.type_embedding_config is not None:
+            cfg["type_embedding"] = self.type_embedding_config
         return cfg
+
+
+def _net_key(key):
+    """``(t_i, t_j)`` -> ``"ti_tj"``; ``()`` (the one net of a type embedding) -> ``"all"``."""
+    return "_".join(map(str, key)) if key else "all"
+
+
+def _key_of(name):
+    return () if name == "all" else tuple(int(x) for x in name.split("_"))

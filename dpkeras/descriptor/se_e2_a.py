@@ -64,6 +64,8 @@ class DescrptSeA(DescrptSe):
 
     def _t_matrix(self, env, center_type, atype):
         """``env [n, nnei, 4]`` -> ``T = R~^T G / nnei``, ``[n, 4, M1]``."""
+        if self.type_embed is not None:
+            return self._t_matrix_tebd(env, atype)
         t = None
         for tj, (lo, hi) in enumerate(self.offsets):
             if self.net(center_type, tj) is None:
@@ -77,6 +79,24 @@ class DescrptSeA(DescrptSe):
         if t is None:
             t = tf.zeros([tf.shape(env)[0], 4, self.neuron[-1]], env.dtype)
         return t / float(self.nnei)
+
+    def _t_matrix_tebd(self, env, atype):
+        """With a type embedding (see :mod:`dpkeras.descriptor.se_base`): all atoms at once,
+        ``atype [n]`` their types."""
+        n, nnei = tf.shape(env)[0], self.nnei
+        tebd = tf.cast(self.type_embed.table(), self.net_dtype)          # [ntypes + 1, T]
+        slot_types = self.slot_types()
+        parts = [env[:, :, :1], tf.tile(tf.gather(tebd, slot_types)[None], [n, 1, 1])]
+        if not self.type_one_side:
+            parts.append(tf.tile(tf.gather(tebd, atype)[:, None, :], [1, nnei, 1]))
+        x = tf.concat(parts, axis=-1)
+        g = self.embedding_nets["all"](tf.reshape(x, [-1, x.shape[-1]]))
+        g = tf.reshape(g, [n, nnei, self.neuron[-1]])
+        if self.exclude_types:
+            keep = tf.constant([[0.0 if self.is_excluded(ti, tj) else 1.0 for tj in slot_types]
+                                for ti in range(self.ntypes)], env.dtype)
+            env = env * tf.gather(keep, atype)[:, :, None]
+        return tf.einsum("nsa,nsm->nam", env, g) / float(nnei)
 
     def get_config(self):
         cfg = super().get_config()

@@ -151,9 +151,7 @@ def read_energy_model(path):
         raise DPKerasError(f"{path}: multi-task frozen graphs are not supported yet")
     dcfg, fcfg = model.get("descriptor", {}), model.get("fitting_net", {})
     dtype, ftype = dcfg.get("type"), fcfg.get("type", "ener")
-    if dtype in ("se_atten", "dpa1", "se_atten_v2"):
-        return _read_se_atten(g, path, model)
-    if dtype not in _SE_TYPES + ("hybrid",):
+    if dtype not in _SE_TYPES + _ATTENTION_TYPES + ("hybrid",):
         raise DPKerasError(f"{path}: descriptor type {dtype!r} in this frozen graph is not "
                            "supported by dpkeras yet (supported: se_e2_a, se_e2_r, se_e3, "
                            "se_atten, se_atten_v2, hybrid)")
@@ -162,19 +160,23 @@ def read_energy_model(path):
                            "(supported: ener)")
     tmap = _type_map(g, path, model)
     ntypes = len(tmap)
+    # a type embedding: attention descriptors, se_e2_a with model.type_embedding (se_e2_a_tebd)
+    # and hybrids with an attention member; the fitting is then one net for all types
+    te = _type_embedding_weights(g, model) if "type_embed_net/matrix_1" in g.consts else None
     if dtype == "hybrid":
         subs = dcfg.get("list", [])
-        bad = [d.get("type") for d in subs if d.get("type") not in _SE_TYPES]
+        bad = [d.get("type") for d in subs if d.get("type") not in _SE_TYPES + _ATTENTION_TYPES]
         if bad:
             raise DPKerasError(f"{path}: hybrid with {bad} is not supported yet (only se_e2_a, "
-                               "se_e2_r and se_e3 can be combined)")
-        desc = {"hybrid": [_read_se_descriptor(g, d, ntypes, f"_{k}")
+                               "se_e2_r, se_e3, se_atten and se_atten_v2 can be combined)")
+        desc = {"hybrid": [_read_descriptor(g, d, ntypes, f"_{k}", te)
                            for k, d in enumerate(subs)]}
     else:
-        desc = _read_se_descriptor(g, dcfg, ntypes, "")
+        desc = _read_descriptor(g, dcfg, ntypes, "", te)
     fneuron = fcfg.get("neuron", [120, 120, 120])
     fresnet = fcfg.get("resnet_dt", True)
-    fitting = [_fitting_weights(g, f"_type_{t}", fneuron, fresnet) for t in range(ntypes)]
+    suffixes = [""] if te is not None else [f"_type_{t}" for t in range(ntypes)]
+    fitting = [_fitting_weights(g, sfx, fneuron, fresnet) for sfx in suffixes]
     bias = _bias_atom_e(g, ntypes)
     model = dict(model, type_map=tmap)
     weights = dict(desc, fitting=fitting, bias_atom_e=bias)
@@ -195,9 +197,25 @@ def _param_stats(g):
 _SE_TYPES = ("se_e2_a", "se_a", "se_e2_r", "se_r", "se_e3", "se_t", "se_a_3be")
 
 
-def _read_se_descriptor(g, dcfg, ntypes, sfx):
-    """Statistics and embedding nets of a per-type descriptor (``sfx``: ``_k`` for the k-th
-    member of a hybrid, whose constants are ``descrpt_attr_k/...``, ``filter_type_i_k/...``)."""
+_ATTENTION_TYPES = ("se_atten", "dpa1", "se_atten_v2")
+
+
+def _read_descriptor(g, dcfg, ntypes, sfx, te):
+    """One descriptor's weights (``sfx``: ``_k`` for the k-th member of a hybrid, whose constants
+    are ``descrpt_attr_k/...``, ``filter_type_i_k/...``, ``attention_layer_i_k/...``); ``te``: the
+    model's type embedding weights, or ``None``."""
+    if dcfg.get("type") in _ATTENTION_TYPES:
+        out = _read_attention_descriptor(g, dcfg, ntypes, sfx)
+    else:
+        out = _read_se_descriptor(g, dcfg, ntypes, sfx, te is not None)
+    if te is not None:
+        out["type_embedding"] = te
+    return out
+
+
+def _read_se_descriptor(g, dcfg, ntypes, sfx, tebd=False):
+    """Statistics and embedding nets of a per-type descriptor; with a type embedding (``tebd``,
+    se_e2_a only) its one net ``filter_type_all{sfx}/matrix_k``."""
     dtype = dcfg.get("type")
     ncol = 1 if dtype in ("se_e2_r", "se_r") else 4
     # se_e2_r graphs do not store descrpt_attr/sel; the training script always has it
@@ -208,7 +226,13 @@ def _read_se_descriptor(g, dcfg, ntypes, sfx):
     neuron = dcfg.get("neuron", [10, 20, 40])
     resnet_dt = dcfg.get("resnet_dt", False)
     embeddings = {}
-    if dtype in ("se_e3", "se_t", "se_a_3be"):   # nets per neighbor-type pair a <= b
+    if tebd:
+        if dtype not in ("se_e2_a", "se_a"):
+            raise DPKerasError(f"{g.path}: a type-embedded {dtype} descriptor is not supported "
+                               "(only se_e2_a takes the type embedding)")
+        embeddings[()] = _embedding_weights(g, f"filter_type_all{sfx}", "", len(neuron),
+                                            resnet_dt)
+    elif dtype in ("se_e3", "se_t", "se_a_3be"):   # nets per neighbor-type pair a <= b
         for a in range(ntypes):
             for b in range(a, ntypes):
                 embeddings[(a, b)] = _embedding_weights(g, f"filter_type_all{sfx}", f"_{a}_{b}",
@@ -244,39 +268,33 @@ def _bias_atom_e(g, ntypes):
     return bias
 
 
-def _read_se_atten(g, path, model):
-    """``se_atten``/``se_atten_v2`` (TF) + ``ener`` with the type embedding: one fitting net for all
-    types fed ``[descriptor, type embedding]`` (consts ``layer_k/...``, ``final_layer/...``)."""
-    dcfg, fcfg = model.get("descriptor", {}), model.get("fitting_net", {})
-    if fcfg.get("type", "ener") != "ener":
-        raise DPKerasError(f"{path}: fitting_net type {fcfg.get('type')!r} is not supported yet "
-                           "(supported: ener)")
-    if "descrpt_attr/t_avg" not in g.consts or "type_embed_net/matrix_1" not in g.consts:
-        raise DPKerasError(f"{path}: no se_atten constants (descrpt_attr/t_avg, "
-                           "type_embed_net/matrix_1) in the graph; suffixed or compressed se_atten "
-                           "graphs are not supported yet")
-    tmap = _type_map(g, path, model)
-    ntypes = len(tmap)
-    nnei = int(np.sum(g.consts.get("descrpt_attr/sel", dcfg.get("sel"))))
-    davg = g.const("descrpt_attr/t_avg").reshape(ntypes, nnei, 4)
-    dstd = g.const("descrpt_attr/t_std").reshape(ntypes, nnei, 4)
-    neuron = dcfg.get("neuron", [10, 20, 40])
-    te_cfg = model.get("type_embedding") or {}
-    te_neuron = te_cfg.get("neuron", [8])
+def _type_embedding_weights(g, model):
+    """The model's type embedding net ``type_embed_net/matrix_k`` (``bias_k``, ``idt_k``)."""
+    te_neuron = (model.get("type_embedding") or {}).get("neuron", [8])
     te = {"w": [], "b": [], "idt": []}
     for k in range(len(te_neuron)):
         te["w"].append(g.const(f"type_embed_net/matrix_{k + 1}"))
         te["b"].append(g.consts.get(f"type_embed_net/bias_{k + 1}"))
         idt = g.consts.get(f"type_embed_net/idt_{k + 1}")
         te["idt"].append(None if idt is None else idt.reshape(-1))
-    embedding = _embedding_weights(g, "filter_type_all", "", len(neuron),
-                                   dcfg.get("resnet_dt", False))
+    return te
+
+
+def _read_attention_descriptor(g, dcfg, ntypes, sfx):
+    """``se_atten``/``se_atten_v2`` (TF): statistics, the one embedding net (and in strip mode
+    the type-pair net ``..._two_side_ebd``) and the attention layers."""
+    nnei = int(np.sum(g.consts.get(f"descrpt_attr{sfx}/sel", dcfg.get("sel"))))
+    davg = g.const(f"descrpt_attr{sfx}/t_avg").reshape(ntypes, nnei, 4)
+    dstd = g.const(f"descrpt_attr{sfx}/t_std").reshape(ntypes, nnei, 4)
+    neuron = dcfg.get("neuron", [10, 20, 40])
+    resnet_dt = dcfg.get("resnet_dt", False)
+    embedding = _embedding_weights(g, f"filter_type_all{sfx}", "", len(neuron), resnet_dt)
     strip = dcfg.get("stripped_type_embedding")
     if strip is None:
         strip = dcfg.get("type") == "se_atten_v2" or dcfg.get("tebd_input_mode") == "strip"
     attention = []
     for i in range(int(dcfg.get("attn_layer", 2))):
-        p = f"attention_layer_{i}"
+        p = f"attention_layer_{i}{sfx}"
         attention.append({
             "wq": g.const(f"{p}/c_query/matrix"), "bq": g.const(f"{p}/c_query/bias"),
             "wk": g.const(f"{p}/c_key/matrix"), "bk": g.const(f"{p}/c_key/bias"),
@@ -284,13 +302,8 @@ def _read_se_atten(g, path, model):
             "wo": g.const(f"{p}/c_out/matrix"), "bo": g.const(f"{p}/c_out/bias"),
             "gamma": g.const(f"{p}/layer_normalization/gamma"),
             "beta": g.const(f"{p}/layer_normalization/beta")})
-    fitting = [_fitting_weights(g, "", fcfg.get("neuron", [120, 120, 120]),
-                                fcfg.get("resnet_dt", True))]
-    model = dict(model, type_map=tmap)
-    weights = {"davg": davg, "dstd": dstd, "embeddings": {(): embedding}, "fitting": fitting,
-               "bias_atom_e": _bias_atom_e(g, ntypes), "type_embedding": te,
-               "attention": attention}
+    out = {"davg": davg, "dstd": dstd, "embeddings": {(): embedding}, "attention": attention}
     if strip:   # the type-pair net (DeePMD-kit's "two side" embedding)
-        weights["embedding_strip"] = _embedding_weights(g, "filter_type_all", "_two_side_ebd",
-                                                        len(neuron), dcfg.get("resnet_dt", False))
-    return model, weights
+        out["embedding_strip"] = _embedding_weights(g, f"filter_type_all{sfx}", "_two_side_ebd",
+                                                    len(neuron), resnet_dt)
+    return out

@@ -531,6 +531,11 @@ def write_dp(model, path, model_def_script=None):
         raise DPKerasError(f"{path}: writing a {ftype} model as .dp is not supported (DeePMD-kit "
                            "cannot read its own polar .dp files back); save it as .keras or a "
                            "SavedModel directory")
+    if kind in ("se_e2_a", "hybrid") and getattr(d, "type_embed", None) is not None:
+        raise DPKerasError(f"{path}: writing a type-embedded {kind} model (model.type_embedding "
+                           "with se_e2_a, or a hybrid with an attention member) as .dp is not "
+                           "supported: DeePMD-kit's TF backend cannot serialize it either; save "
+                           "it as .keras or a SavedModel directory")
     leaves = d.leaves() if hasattr(d, "leaves") else [d]
     if any(getattr(x, "net_dtype", "float64") != "float64" for x in leaves + [f]) or (
             getattr(d, "type_embed", None) is not None and d.type_embed.variable_dtype != "float64"):

@@ -126,7 +126,7 @@ class EnergyModel(DeepmdModel):
         if self.type_embedding_config is not None:
             dcfg["type_embedding"] = self.type_embedding_config
         self.descriptor = DESCRIPTORS[dkind](ntypes=ntypes, name="descriptor", **dcfg)
-        if hasattr(self.descriptor, "get_dim_tebd"):
+        if getattr(self.descriptor, "get_dim_tebd", lambda: 0)():
             fcfg["tebd_dim"] = self.descriptor.get_dim_tebd()
         self.fitting = FITTINGS[fkind](ntypes=ntypes, dim_descrpt=self.descriptor.get_dim_out(),
                                        name="fitting", **fcfg)
@@ -153,10 +153,10 @@ class EnergyModel(DeepmdModel):
         if self.descriptor.mixed_types():
             nei_type = neighbor_types(atype, nlist, self.get_ntypes())
             d = self.descriptor(rij, mask, atype, type_counts=type_counts, nei_type=nei_type)
-            return self.fitting(d, atype, type_counts=type_counts,
-                                type_embedding=self.descriptor.atom_type_embedding(atype),
-                                **params)
-        d = self.descriptor(rij, mask, atype, type_counts=type_counts)
+        else:
+            d = self.descriptor(rij, mask, atype, type_counts=type_counts)
+        if self.fitting.tebd_dim:   # one fitting net for all types, fed the type embedding
+            params["type_embedding"] = self.descriptor.atom_type_embedding(atype)
         return self.fitting(d, atype, type_counts=type_counts, **params)
 
     def call(self, inputs, training=False, type_counts=None):

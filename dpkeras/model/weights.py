@@ -10,7 +10,10 @@ The dict is the common currency of every foreign format reader/writer (DeePMD-ki
 
 ``se_atten`` adds ``"type_embedding": {"w", "b", "idt"}`` and ``"attention": [{"wq", "bq", "wk",
 "bk", "wv", "bv", "wo", "bo", "gamma", "beta"} per layer]``; its one embedding net is keyed
-``()`` and its ``fitting`` list holds the single net shared by all types. In strip mode
+``()`` and its ``fitting`` list holds the single net shared by all types. A type-embedded
+``se_e2_a`` (model ``type_embedding`` section) has ``"type_embedding"`` and one embedding net
+``()`` too; so do the members of a ``hybrid`` with an attention member (each carries the shared
+type embedding) and the fitting is one net. In strip mode
 (``se_atten_v2``) it also has ``"embedding_strip": {"w", "b", "idt"}``, the net of the type
 embedding pairs. A ``hybrid`` descriptor stores ``"hybrid": [descriptor dict per
 sub-descriptor]`` (each with the descriptor keys above) instead of the descriptor keys.
@@ -58,8 +61,9 @@ def get_weights(model):
 def _get_descriptor(d):
     out = {"davg": d.env_mat.davg.numpy(), "dstd": d.env_mat.dstd.numpy(),
            "embeddings": {k: net.get_numpy() for k, net in _embedding_nets(d).items()}}
-    if d.mixed_types():
+    if getattr(d, "type_embed", None) is not None:
         out["type_embedding"] = d.type_embed.get_numpy()
+    if d.mixed_types():
         out["attention"] = [layer.get_numpy() for layer in d.attention_layers]
         if d.embedding_strip is not None:
             out["embedding_strip"] = d.embedding_strip.get_numpy()
@@ -124,8 +128,15 @@ def _set_descriptor(d, weights, source):
     d.env_mat.set_stats(weights["davg"], weights["dstd"])
     for k, net in nets.items():
         net.set_numpy(weights["embeddings"][k])
-    if d.mixed_types():
+    if getattr(d, "type_embed", None) is not None:
+        if "type_embedding" not in weights:
+            raise DPKerasError(f"{source}: no type embedding, the model's {d.descriptor_type} "
+                               "descriptor has one (model.type_embedding differs)")
         d.type_embed.set_numpy(weights["type_embedding"])
+    elif "type_embedding" in weights:
+        raise DPKerasError(f"{source}: a type-embedded {d.descriptor_type} descriptor, the "
+                           "model has none (add the source's model.type_embedding section)")
+    if d.mixed_types():
         for layer, w in zip(d.attention_layers, weights["attention"]):
             layer.set_numpy(w)
         if d.embedding_strip is not None:
