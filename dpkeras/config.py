@@ -82,7 +82,8 @@ DESCRIPTOR_SE_ATTEN_V2.update(type="se_atten_v2", set_davg_zero=False)
 
 DESCRIPTOR_HYBRID = {"type": "hybrid", "list": REQUIRED}
 
-# model.type_embedding (used by se_atten); when the section is absent DeePMD-kit uses these
+# model.type_embedding (used by se_atten, se_e2_a as se_e2_a_tebd, a hybrid with an attention
+# member); when the section is absent DeePMD-kit uses these
 # defaults with a linear activation
 TYPE_EMBEDDING = {
     "neuron": [8],
