@@ -126,7 +126,7 @@ class EnergyModel(DeepmdModel):
         if self.type_embedding_config is not None:
             dcfg["type_embedding"] = self.type_embedding_config
         self.descriptor = DESCRIPTORS[dkind](ntypes=ntypes, name="descriptor", **dcfg)
-        if getattr(self.descriptor, "get_dim_tebd", lambda: 0)():
+        if self.descriptor.get_dim_tebd():   # one fitting net fed [D, type embedding]
             fcfg["tebd_dim"] = self.descriptor.get_dim_tebd()
         self.fitting = FITTINGS[fkind](ntypes=ntypes, dim_descrpt=self.descriptor.get_dim_out(),
                                        name="fitting", **fcfg)
