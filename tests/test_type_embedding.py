@@ -35,11 +35,13 @@ def _eval(dp, ref, prefix):
                                   atomic=True)))
 
 
-@pytest.mark.parametrize("kind", ["water_se_e2_a_tebd", "water_hybrid_dpa1"])
+@pytest.mark.parametrize("kind", ["water_se_e2_a_tebd", "water_hybrid_dpa1",
+                                  "water_hybrid_dpa1_v2"])
 @pytest.mark.parametrize("case", ["", "nopbc_"])
 def test_type_embedded_frozen_graphs_match_deepmd(kind, case):
     """se_e2_a_tebd (type_one_side, resnet_dt, gelu, a 3-layer type embedding) and hybrid
-    [se_atten (rcut 5, 2 attention layers), se_e2_a with the shared type embedding (rcut 4)]:
+    [se_atten (rcut 5, 2 attention layers), se_e2_a with the shared type embedding (rcut 4)],
+    and the same with se_atten_v2 (strip mode, smooth, nonzero davg; rcut 4.5, 1 layer):
     energy, force, virial, atomic energy and virial to 1e-10, periodic and not (but for
     one non-periodic frame with a pair at the cut-off: 5e-9, see EDGE)."""
     ref = np.load(os.path.join(TESTDATA, kind, "reference.npz"))
