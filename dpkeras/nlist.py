@@ -160,6 +160,12 @@ def build_neighbor_list(coord, atype, box, rcut, sel, mixed_types=False):
             tf.stack(counts, axis=1))
 
 
+def slot_types(sel):
+    """``[sum(sel)] int32``: the neighbor type of each slot of the per-type layout (its block's
+    type, padded slots too)."""
+    return np.repeat(np.arange(len(sel)), sel).astype(np.int32)
+
+
 def trim_padding(nlist, shift, multiple=8):
     """Cut the padded tail of a mixed-type (distance-sorted) neighbor list.
 

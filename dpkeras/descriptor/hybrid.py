@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from dpkeras.descriptor.type_embedding import TypeEmbedding, type_embedding_config
+from dpkeras.nlist import slot_types
 
 
 @keras.saving.register_keras_serializable(package="dpkeras")
@@ -39,8 +40,8 @@ class DescrptHybrid(keras.layers.Layer):
     descriptor_type = "hybrid"
     radial_only = False
 
-    def __init__(self, ntypes, list, trainable=True, type_embedding=None,  # noqa: A002
-                 **kwargs):
+    def __init__(self, ntypes, list, trainable=True,  # noqa: A002 (DeePMD's key)
+                 type_embedding=None, **kwargs):
         from dpkeras.descriptor import DESCRIPTORS
 
         kwargs.setdefault("dtype", "float64")
@@ -76,7 +77,6 @@ class DescrptHybrid(keras.layers.Layer):
         self.slots = [None if d.mixed_types() else
                       [int(starts[t]) + i for t in range(self.ntypes)
                        for i in range(d.get_sel()[t])] for d in self.descriptors]
-        self.slot_types = np.repeat(np.arange(self.ntypes), self.sel).astype(np.int32)
         self.built = True
 
     def get_rcut(self):
@@ -124,7 +124,7 @@ class DescrptHybrid(keras.layers.Layer):
         _, idx = tf.math.top_k(-tf.stop_gradient(key), k=nnei, sorted=True)
         rij_k = tf.gather(rij, idx, batch_dims=2)
         mask_k = tf.gather(inside, idx, batch_dims=2)
-        nei_type = tf.where(mask_k, tf.gather(tf.constant(self.slot_types), idx),
+        nei_type = tf.where(mask_k, tf.gather(slot_types(self.sel), idx),
                             tf.constant(self.ntypes, tf.int32))
         return d(rij_k, mask_k, atype, nei_type=nei_type)
 

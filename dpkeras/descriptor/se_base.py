@@ -103,9 +103,6 @@ class DescrptSe(keras.layers.Layer):
         """``[nf, nloc, T]``: the type embedding of each atom (with a type embedding only)."""
         return self.type_embed.atom_embedding(atype)
 
-    def slot_types(self):
-        """``[nnei]`` numpy: the neighbor type of each slot (its block's type)."""
-        return np.repeat(np.arange(self.ntypes), self.sel)
 
     def net(self, center_type, tj):
         """The embedding net for neighbors of type ``tj`` (``None`` if the pair is excluded)."""

@@ -14,6 +14,7 @@ contribute nothing.
 import keras
 import tensorflow as tf
 
+from dpkeras import nlist
 from dpkeras.descriptor.se_base import DescrptSe
 
 
@@ -85,7 +86,7 @@ class DescrptSeA(DescrptSe):
         ``atype [n]`` their types."""
         n, nnei = tf.shape(env)[0], self.nnei
         tebd = tf.cast(self.type_embed.table(), self.net_dtype)          # [ntypes + 1, T]
-        slot_types = self.slot_types()
+        slot_types = nlist.slot_types(self.sel)
         parts = [env[:, :, :1], tf.tile(tf.gather(tebd, slot_types)[None], [n, 1, 1])]
         if not self.type_one_side:
             parts.append(tf.tile(tf.gather(tebd, atype)[:, None, :], [1, nnei, 1]))
