@@ -78,16 +78,30 @@ class FrozenGraph:
         """The model section: the architecture read from the graph itself
         (:func:`dpkeras.io.graph_arch.infer_model`), checked against and completed by the stored
         training script when there is one."""
-        graph_model = infer_model(self, self.index, head)
         script = (self.training_script() or {}).get("model")
+        if script is not None and ("fitting_net_dict" in script or "model_dict" in script):
+            script = _head_script(self.path, script, head)
+        names = (script or {}).get("fitting_net", {}).get("layer_name")
+        graph_model = infer_model(self, self.index, head, names)
         if script is None:
             return graph_model
         if script.get("spin"):
             raise DPKerasError(f"{self.path}: a spin model (model.spin); dpkeras does not "
                                "implement DeePMD-kit's spin models")
-        if "fitting_net_dict" in script or "model_dict" in script:
-            script = _head_script(self.path, script, head)
-        return merge_with_script(self.path, graph_model, script)
+        return merge_with_script(self.path, graph_model, _current_keys(script))
+
+
+# keys older DeePMD-kit releases wrote into their training scripts, and today's names
+_OLD_KEYS = {"smooth_type_embdding": "smooth_type_embedding"}
+
+
+def _current_keys(section):
+    """A stored script with older releases' key spellings renamed (hybrid members too)."""
+    if isinstance(section, list):
+        return [_current_keys(x) for x in section]
+    if not isinstance(section, dict):
+        return section
+    return {_OLD_KEYS.get(k, k): _current_keys(v) for k, v in section.items()}
 
 
 def _head_script(path, script, head):
@@ -116,12 +130,12 @@ def _embedding_weights(g, prefix, suffix, nlayer, resnet_dt=True):
     return {"w": w, "b": b, "idt": idt}
 
 
-def _fitting_weights(g, suffix, resnet_dt=True):
+def _fitting_weights(g, suffix, resnet_dt=True, layer_name=None, head=""):
     """Weights of one fitting net: its layers in data-flow order (``layer_{k}{suffix}``, 2.2's
     shared ``share_{name}{suffix}``, then the output layer ``final_layer{suffix}``); ``suffix``
     ``_type_{t}`` for per-type nets, ``""`` for the one net of a type-embedded model, plus a
     head's ``_<head>`` in a united multi-task graph."""
-    scopes = fitting_layers(g, g.index, suffix)
+    scopes = fitting_layers(g, g.index, suffix, layer_name, head)
     if not scopes:
         raise DPKerasError(f"{g.path}: the frozen graph has no fitting net layer_0{suffix}; "
                            "this graph was not made by a DeePMD-kit model kind dpkeras reads")
@@ -146,8 +160,21 @@ def read_model(path, head=None):
             raise DPKerasError(f"{path}: a multi-task graph with heads {heads}; choose one "
                                "(head=..., --head, --model_branch)")
         head = heads[0]
+    return read_head(g, head, heads)
+
+
+def read_united(path):
+    """Every head of a DeePMD-kit 2.2 united multi-task graph: ``{head: (model_config,
+    weights)}`` in the stored order, or ``None`` for a single-task graph."""
+    g = FrozenGraph(path)
+    heads = graph_heads(g)
+    return {h: read_head(g, h, heads) for h in heads} if heads else None
+
+
+def read_head(g, head, heads):
+    """``(model_config, weights)`` of head ``head`` of graph ``g`` (``None``: single-task)."""
     if head is not None and head not in heads:
-        raise DPKerasError(f"{path}: " + (f"no head {head!r} (heads: {heads})" if heads else
+        raise DPKerasError(f"{g.path}: " + (f"no head {head!r} (heads: {heads})" if heads else
                            f"a single-task graph has no head {head!r}"))
     sfx = f"_{head}" if head is not None else ""
     model = g.model_section(sfx)
@@ -165,9 +192,10 @@ def graph_heads(g):
         return []
     script = (g.training_script() or {}).get("model", {})
     names = list(script.get("fitting_net_dict") or {})
-    found = {n.split("/")[0][len("fitting_attr_"):] for n in g.consts
-             if n.startswith("fitting_attr_")}
-    return [h for h in names if h in found] or sorted(found)
+    if not names:
+        raise DPKerasError(f"{g.path}: a multi-task graph without its training script; "
+                           "dpkeras needs the script to tell the heads apart")
+    return names
 
 
 def _read_tensor_model(g, model, sfx):
@@ -183,13 +211,58 @@ def _read_tensor_model(g, model, sfx):
     sel_type = fcfg["sel_type"]
     desc = _read_se_descriptor(g, dcfg, ntypes, "")
     fresnet = fcfg.get("resnet_dt", True)
-    weights = dict(desc, fitting=[_fitting_weights(g, f"_type_{t}{sfx}", fresnet)
+    weights = dict(desc, fitting=[_fitting_weights(g, f"_type_{t}{sfx}", fresnet,
+                                                   fcfg.get("layer_name"), sfx)
                                   for t in sel_type])
     if ftype == "polar":
-        weights["constant_matrix"] = np.asarray(
-            g.consts.get(f"fitting_attr{sfx}/t_constant_matrix", np.zeros(ntypes)),
-            np.float64).reshape(ntypes)
+        name = f"fitting_attr{sfx}/t_constant_matrix"
+        if name in g.consts:   # DeePMD-kit >= 3.0.2
+            shift = np.asarray(g.consts[name], np.float64).reshape(ntypes)
+        else:   # older graphs bake scale and shift into anonymous constants, one per sel type
+            scale = fcfg.get("scale", 1.0)
+            scale = list(scale) if isinstance(scale, list) else [float(scale)] * ntypes
+            shift = np.zeros(ntypes)
+            for t, (c, sc) in zip(sel_type, _baked_polar_constants(g, len(sel_type))):
+                shift[t], scale[t] = c, sc
+            model = dict(model, fitting_net=dict(fcfg, scale=scale))
+        weights["constant_matrix"] = shift
     return model, weights
+
+
+def _baked_polar_constants(g, n):
+    """``(shift, scale)`` per selected type of a polar graph older than DeePMD-kit 3.0.2: the
+    atomic polarizability is ``scale * R^T A R + shift * I``, with ``shift`` a scalar Const
+    multiplying an ``eye`` and ``scale`` a scalar Const multiplying the other term."""
+    idx = g.index
+
+    def scalar(node):
+        for inp in node.input:
+            src = idx.producer(inp)
+            if src is not None and src.op == "Const" and src.name in g.consts \
+                    and g.consts[src.name].size == 1:
+                return float(np.ravel(g.consts[src.name])[0]), src.name
+        return None, None
+
+    out = []
+    for node in idx.ops("Mul"):
+        srcs = [idx.producer(i) for i in node.input]
+        if not any(s is not None and s.name.split("/")[0].startswith("eye") for s in srcs):
+            continue
+        shift, _ = scalar(node)
+        if shift is None:
+            continue
+        scale = 1.0
+        for add in idx.uses(node.name):
+            for inp in add.input:
+                other = idx.producer(inp)
+                if other is not None and other.name != node.name and other.op == "Mul":
+                    value, _ = scalar(other)
+                    scale = value if value is not None else scale
+        out.append((shift, scale))
+    if len(out) != n:
+        raise DPKerasError(f"{g.path}: found {len(out)} polarizability shifts for {n} selected "
+                           "types; the polar graph's layout is not one dpkeras can read")
+    return out
 
 
 def _read_energy_model(g, model, sfx):
@@ -209,7 +282,7 @@ def _read_energy_model(g, model, sfx):
         desc = _read_descriptor(g, dcfg, ntypes, "", te)
     fresnet = fcfg.get("resnet_dt", True)
     suffixes = [sfx] if te is not None else [f"_type_{t}{sfx}" for t in range(ntypes)]
-    fitting = [_fitting_weights(g, s, fresnet) for s in suffixes]
+    fitting = [_fitting_weights(g, s, fresnet, fcfg.get("layer_name"), sfx) for s in suffixes]
     weights = dict(desc, fitting=fitting, bias_atom_e=_bias_atom_e(g, ntypes, sfx))
     weights.update(_param_stats(g, sfx))
     return model, weights

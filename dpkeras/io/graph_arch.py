@@ -85,9 +85,9 @@ def _attr(node, key, default=None):
 
 
 def _f32(x):
-    """A cut-off as DeePMD-kit's op computes with it: its float32 attribute, widened (3.8 is
-    3.799999952316284 there, and the switch function uses that value)."""
-    return float(np.float32(x))
+    """A float32 op attribute (3.799999952316284) as the decimal the user wrote (3.8); the
+    environment matrix rounds its cut-offs to float32 as DeePMD-kit's op does."""
+    return float(f"{float(x):.7g}")
 
 
 def activation_after(index, matrix):
@@ -286,12 +286,25 @@ def _type_embedding(g, index):
     return te
 
 
-def fitting_layers(g, index, suffix):
+def fitting_layers(g, index, suffix, layer_name=None, head=""):
     """The scopes of one fitting net in data-flow order, the output layer last.
 
-    Layers are ``layer_{k}{suffix}``, DeePMD-kit 2.2's shared ``share_{name}{suffix}`` and
-    ``final_layer{suffix}`` (``suffix``: ``_type_{t}``, ``''`` or a multi-task head's
-    ``_{head}``); each layer's predecessor is the scope its product's input comes from."""
+    Layers are ``layer_{k}{suffix}``, DeePMD-kit 2.2's shared ``share_{name}_type_{t}`` and
+    ``final_layer{suffix}`` (``suffix``: ``_type_{t}`` or ``''``, then a united multi-task
+    graph's ``head`` suffix ``_<head>``); each layer's predecessor is the scope its product's
+    input comes from. With ``layer_name`` (the stored script's, needed in a united graph where
+    heads share every layer) the scopes are named directly."""
+    if layer_name:
+        tsfx = suffix[:len(suffix) - len(head)] if head else suffix
+        last = len(layer_name) - 1
+        scopes = [f"share_{n}{tsfx}" if n else
+                  (f"final_layer{suffix}" if k == last else f"layer_{k}{suffix}")
+                  for k, n in enumerate(layer_name)]
+        missing = [sc for sc in scopes if sc + "/matrix" not in g.consts]
+        if missing:
+            raise DPKerasError(f"{g.path}: the fitting layers {missing} named by layer_name "
+                               f"{layer_name} are not in the graph")
+        return scopes
     pat = re.compile(r"((?:layer_\d+|share_.+?|final_layer)" + re.escape(suffix) + r")/matrix")
     scopes = [m.group(1) for name in g.consts for m in [pat.fullmatch(name)] if m]
     if not scopes:
@@ -376,10 +389,11 @@ def _suffix_names(tmpl, g):
                    for m in [re.fullmatch(tmpl, name)] if m})
 
 
-def infer_model(g, index, head=""):
+def infer_model(g, index, head="", layer_name=None):
     """The DeePMD-kit ``model`` section of frozen graph ``g`` (a
     :class:`dpkeras.io.deepmd_pb.FrozenGraph`), from its structure alone. ``head``: the suffix
-    ``_<head>`` of one head of a DeePMD-kit 2.2 united multi-task graph."""
+    ``_<head>`` of one head of a DeePMD-kit 2.2 united multi-task graph; ``layer_name``: its
+    fitting's ``layer_name`` from the stored script (see :func:`fitting_layers`)."""
     tmap = g.scalar_attr("model_attr/tmap")
     ntypes = int(g.consts["descrpt_attr/ntypes"]) if "descrpt_attr/ntypes" in g.consts else None
     if tmap:
@@ -402,19 +416,25 @@ def infer_model(g, index, head=""):
             members.append(_se_member(g, index, sfx, kind, rcut, smth, sel, ntypes))
     mtype = g.scalar_attr(f"model_attr/model_type{head}") or g.scalar_attr(
         "model_attr/model_type") or "ener"
-    mtype = {"original_model": "ener", "multi_task": "ener"}.get(mtype, mtype)
+    if mtype == "multi_task":   # a united graph: a head with sel_type is a tensor head
+        dim = g.consts.get(f"model_attr/output_dim{head}")
+        mtype = "ener" if dim is None else {3: "dipole", 9: "polar"}.get(int(dim), str(dim))
+    mtype = {"original_model": "ener"}.get(mtype, mtype)
     if mtype not in ("ener", "dipole", "polar"):
         raise DPKerasError(f"{g.path}: model_type {mtype!r} is not supported by dpkeras "
                            "(supported: ener, dipole, polar)")
     if te is not None:
         fsuffix = [head]
     else:
-        types = sorted(int(t) for t in _suffix_names(
-            r"(?:layer_0|final_layer|share_.+?)_type_(\d+)" + re.escape(head) + "/matrix", g))
+        found = _suffix_names(
+            r"(?:layer_0|final_layer|share_.+?)_type_(\d+)" + re.escape(head) + "/matrix", g)
+        if layer_name:   # a united graph's shared layers carry no head suffix
+            found += _suffix_names(r"share_.+?_type_(\d+)/matrix", g)
+        types = sorted({int(t) for t in found})
         fsuffix = [f"_type_{t}{head}" for t in types]
     if not fsuffix:
         raise DPKerasError(f"{g.path}: no fitting net in the graph")
-    scopes = fitting_layers(g, index, fsuffix[0])
+    scopes = fitting_layers(g, index, fsuffix[0], layer_name, head)
     fit = _fitting(g, index, scopes, mtype)
     for k, v in (("numb_fparam", "dfparam"), ("numb_aparam", "daparam")):
         name = f"fitting_attr{head}/{v}"
@@ -508,8 +528,6 @@ def merge_with_script(path, graph_model, script_model, where="model"):
             continue   # a graph without model_attr/tmap: the script names the types
         elif not _same(key, sval, gval):
             _disagree(path, f"{where}.{key}", sval, gval)
-        elif key in _SCALARS:   # the value the graph computes with
-            out[key] = gval
     if out.get("type") == "se_atten_v2":   # fixed in se_atten_v2, not keys of it
         for key, want in (("tebd_input_mode", "strip"), ("smooth_type_embedding", True)):
             if out.pop(key, want) != want:

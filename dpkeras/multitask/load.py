@@ -21,6 +21,8 @@ MARKER = "dpkeras_multitask.json"   # in a united SavedModel: {"heads": [...]}
 def load_multitask(path):
     """``(MultiTaskModel, kind)`` for a multi-task run / checkpoint directory or united
     SavedModel, else ``None`` (any other model, or a file)."""
+    if os.path.isfile(path) and path.endswith(".pb"):
+        return _load_united_graph(path)
     if not os.path.isdir(path):
         return None
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
@@ -40,6 +42,23 @@ def load_multitask(path):
     model = MultiTaskModel(meta["model"])
     checkpoint.restore(ckpt, model)
     return model, "checkpoint"
+
+
+def _load_united_graph(path):
+    """A DeePMD-kit 2.2 ``dp freeze --united-model`` graph as a ``MultiTaskModel`` (its heads
+    share the descriptor; layers shared by ``layer_name`` become one layer), or ``None``."""
+    from dpkeras.config import normalize_model
+    from dpkeras.io.deepmd_pb import read_united
+    from dpkeras.model.weights import set_weights
+
+    heads = read_united(path)
+    if heads is None:
+        return None
+    model = MultiTaskModel({"model_dict": {h: normalize_model(cfg)
+                                           for h, (cfg, _) in heads.items()}})
+    for h, (_, weights) in heads.items():
+        set_weights(model.heads[h], weights, f"{path} (head {h})")
+    return model, "pb"
 
 
 def pick_head(model, head, path):
