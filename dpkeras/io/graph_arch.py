@@ -194,7 +194,7 @@ def _axis_neuron(g, prefix):
     return None
 
 
-def _se_member(g, index, sfx, kind, rcut, smth, sel, ntypes):
+def _se_member(g, index, sfx, kind, rcut, smth, sel, ntypes, tebd_dim=0):
     c = g.consts
     d = {"rcut": rcut, "rcut_smth": smth, "sel": sel}
     if kind == "r":
@@ -203,8 +203,9 @@ def _se_member(g, index, sfx, kind, rcut, smth, sel, ntypes):
         d["type"] = "se_e3"
         prefix, suffix = f"filter_type_all{sfx}", "_0_0"
     elif f"filter_type_all{sfx}/matrix_1" in c:         # se_e2_a with the type embedding
-        d["type"] = "se_e2_a"
+        d["type"] = "se_e2_a"   # fed [s, e_j] (type_one_side) or [s, e_j, e_i]
         prefix, suffix = f"filter_type_all{sfx}", ""
+        d["type_one_side"] = c[f"{prefix}/matrix_1"].shape[0] == 1 + tebd_dim
     elif f"filter_type_all{sfx}/matrix_1_0" in c:       # one net per neighbor type
         d.setdefault("type", "se_e2_a")
         d["type_one_side"] = True
@@ -413,7 +414,7 @@ def infer_model(g, index, head="", layer_name=None):
         if kind == "mix":
             members.append(_attention_member(g, index, sfx, rcut, smth, sel, tebd_dim))
         else:
-            members.append(_se_member(g, index, sfx, kind, rcut, smth, sel, ntypes))
+            members.append(_se_member(g, index, sfx, kind, rcut, smth, sel, ntypes, tebd_dim))
     mtype = g.scalar_attr(f"model_attr/model_type{head}") or g.scalar_attr(
         "model_attr/model_type") or "ener"
     if mtype == "multi_task":   # a united graph: a head with sel_type is a tensor head
