@@ -18,6 +18,8 @@ from dpkeras.zoo import download as zfetch
 from dpkeras.zoo.cards import read_card
 
 DPA1_PB = os.path.join(TESTDATA, "water_dpa1", "frozen_model.pb")
+# a stand-in for OC_10M.pb of the same era and kind: a DeePMD-kit 2.2.11 se_atten graph
+DPA1_22 = os.path.join(TESTDATA, "legacy_v2_2", "water_se_atten")
 
 
 @pytest.fixture(autouse=True)
@@ -95,20 +97,41 @@ def _mirror(tmp_path, name, src):
 
 
 def test_unverified_model_needs_opt_in_then_is_pinned(tmp_path, monkeypatch, isolated_cache):
+    """dpa1-oc2m from a local mirror holding a 2.2-era DPA-1 graph under the publisher's file
+    name: opt-in, pinned sha256, loads through the frozen-graph reader with DeePMD-kit's
+    numbers, then fine-tunes (zoo name as --finetune) with the type map [O, H]."""
     card = zoo.card("dpa1-oc2m")
-    monkeypatch.setenv("DPKERAS_ZOO_MIRROR", str(_mirror(tmp_path, card["file"], DPA1_PB)))
+    assert card["file"] == "OC_10M.pb" and all(u.startswith("https://") for u in card["urls"])
+    stand_in = os.path.join(DPA1_22, "frozen_model.pb")
+    monkeypatch.setenv("DPKERAS_ZOO_MIRROR", str(_mirror(tmp_path, card["file"], stand_in)))
     with pytest.raises(DPKerasError, match="no checksum is published .* trust_unverified=True"):
         zoo.fetch("dpa1-oc2m")
     path = zoo.fetch("dpa1-oc2m", trust_unverified=True)
-    assert path == os.path.join(str(isolated_cache), "zoo", "dpa1-oc2m", "dpa1-oc2m.pb")
-    assert open(path + ".sha256").read().split()[0] == zfetch.sha256sum(DPA1_PB)
+    assert path == os.path.join(str(isolated_cache), "zoo", "dpa1-oc2m", "OC_10M.pb")
+    assert open(path + ".sha256").read().split()[0] == zfetch.sha256sum(stand_in)
     # the model loads through the DeePMD-kit frozen-graph reader and gives DeePMD-kit's numbers
     model = zoo.load("dpa1-oc2m")              # pinned now: no opt-in needed any more
     from dpkeras.infer import DeepPot
 
-    ref = np.load(os.path.join(TESTDATA, "water_dpa1", "reference.npz"))
+    ref = np.load(os.path.join(DPA1_22, "reference.npz"))
     e, f, _ = DeepPot.from_model(model).eval(ref["coord"][:1], ref["box"][:1], ref["atype"])
-    assert max_rel(e, ref["energy"][:1]) < 1e-10 and max_rel(f, ref["force"][:1]) < 1e-10
+    assert max_rel(e, ref["energy"][:1]) < 1e-10 and max_rel(f, ref["force"][:1]) < 1e-9
+    # fine-tuning from the zoo name: bias recalibrated on water, a few steps train
+    import json
+
+    from conftest import WATER, small_input
+    from dpkeras.finetune import load_finetune_input
+    from dpkeras.trainer import Trainer
+
+    cfg = small_input([WATER[0]], [WATER[3]], numb_steps=4, disp_freq=2, save_freq=4)
+    cfg["model"] = {"type_map": ["O", "H"], "descriptor": {}, "fitting_net": {}}
+    inp = tmp_path / "input.json"
+    inp.write_text(json.dumps(cfg))
+    config, spec = load_finetune_input(str(inp), "dpa1-oc2m", use_pretrain_script=True)
+    tuned = Trainer(config, str(tmp_path / "ft"), finetune=spec, jit_compile=False,
+                    skip_neighbor_stat=True).run()
+    assert tuned.get_type_map() == ["O", "H"]
+    assert len((tmp_path / "ft" / "lcurve.out").read_text().splitlines()) >= 3
     # cached: the mirror is gone and nothing is fetched again
     shutil.rmtree(tmp_path / "mirror")
     monkeypatch.setattr(zfetch, "_fetch_into_cache", lambda *a: pytest.fail("re-downloaded"))
