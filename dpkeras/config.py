@@ -39,6 +39,9 @@ DESCRIPTOR_SE_E2_A = {
     "exclude_types": [],
     "env_protection": Unsupported(0.0),
     "set_davg_zero": False,
+    # dpkeras: the embedding nets are DeePMD-kit compression tables, {net: {nspline,
+    # table_info}} (set by the reader of compressed graphs, dpkeras.tabulate)
+    "tabulated": None,
 }
 
 DESCRIPTOR_SE_E2_R = {k: v for k, v in DESCRIPTOR_SE_E2_A.items() if k != "axis_neuron"}
@@ -48,11 +51,13 @@ DESCRIPTOR_SE_E3 = {k: v for k, v in DESCRIPTOR_SE_E2_A.items()
                     if k not in ("axis_neuron", "type_one_side")}
 DESCRIPTOR_SE_E3["type"] = "se_e3"
 DESCRIPTOR_SE_E3["exclude_types"] = Unsupported([])
+DESCRIPTOR_SE_E3["tabulated"] = Unsupported(None, "(compressed se_e3) is not implemented yet")
 
 _TF_ONLY = "is not used by DeePMD-kit's TF se_atten; set the type embedding with model.type_embedding"
 DESCRIPTOR_SE_ATTEN = dict(DESCRIPTOR_SE_E2_A)
 DESCRIPTOR_SE_ATTEN.update({
     "type": "se_atten",
+    "tabulated": Unsupported(None, "(compressed se_atten) is not implemented yet"),
     "compressible": Unsupported(False),
     "lmax": Unsupported(None),
     "attn": 128,

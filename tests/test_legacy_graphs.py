@@ -104,8 +104,6 @@ def test_model_devi_matches_deepmd_test_model_devi(case, graphs, tmp_path):
 def _legacy_cases():
     out = []
     for d in sorted(glob.glob(os.path.join(LEGACY, "*", "frozen_model.pb"))):
-        if "compressed" in d:   # refused by name (test_graphs_dpkeras_cannot_read_...)
-            continue
         for r in sorted(glob.glob(os.path.join(os.path.dirname(d), "reference*.npz"))):
             out.append(os.path.relpath(r, LEGACY))
     return out
@@ -114,7 +112,8 @@ def _legacy_cases():
 @pytest.mark.parametrize("case", _legacy_cases())
 def test_deepmd_2_2_graphs_match_deepmd(case):
     """se_e2_a, se_e2_r, se_e3, hybrid, se_atten (layer_normalization_1, type embedding bias),
-    a fine-tuned se_atten, DeePMD-kit 2.1.5 se_e2_a/se_atten, dipole, polar (baked shift), PBC
+    a fine-tuned se_atten, compressed se_e2_a/se_e2_r (`dp compress`: the tables evaluated as
+    DeePMD-kit's kernel, dpkeras.tabulate), DeePMD-kit 2.1.5 se_e2_a/se_atten, dipole, polar (baked shift), PBC
     and not: 1e-10 (se_atten 1e-9: its attention near the cut-off is defined only to ~1e-9,
     see test_type_embedding)."""
     ref = dict(np.load(os.path.join(LEGACY, case), allow_pickle=True))
@@ -201,7 +200,7 @@ def test_every_graph_architecture_agrees_with_its_training_script():
 
     checked = 0
     for pb in sorted(glob.glob(os.path.join(TESTDATA, "**", "*.pb"), recursive=True)):
-        if "saved_model" in pb or "compressed" in pb or "dos" in pb or "mask" in pb:
+        if "saved_model" in pb or "dos" in pb or "mask" in pb:
             continue   # refused by name (test_graphs_dpkeras_cannot_read_...)
         g = FrozenGraph(pb)
         if g.training_script() is None or "spin" in g.training_script()["model"]:
@@ -232,8 +231,7 @@ def test_graph_disagreeing_with_its_script_is_an_error_naming_both(tmp_path):
 @pytest.mark.parametrize("graph,match", [
     ("deepmd_suite/deepspin.pb", "spin model"),
     ("deepmd_suite/deepdos.pb", "model_type 'dos' is not supported"),
-    ("deepmd_suite/dp4mask.pb", "DescrptSeAMask is not supported"),
-    ("legacy_v2_2/compressed_se_e2_a/frozen_model.pb", "compressed graph")])
+    ("deepmd_suite/dp4mask.pb", "DescrptSeAMask is not supported")])
 def test_graphs_dpkeras_cannot_read_are_refused_by_name(graph, match):
     with pytest.raises(DPKerasError, match=match):
         DeepPot(os.path.join(TESTDATA, graph))
@@ -252,3 +250,21 @@ def test_dpa1_oc2m_era_graph_matches_deepmd_2_2_7(pb, ref):
                                                atomic=True)
     for got, key in zip(out, KEYS):
         assert max_rel(got, r[key]) < 1e-10, key
+
+
+@pytest.mark.parametrize("fmt", [".keras", ""])
+def test_compressed_graph_round_trips_and_refuses_dp(fmt, tmp_path):
+    """A compressed graph's tables survive .keras and SavedModel; .dp (which has no tables in
+    DeePMD-kit's layout for the TF backend) is refused by name."""
+    from dpkeras.export import save_model
+
+    d = os.path.join(LEGACY, "compressed_se_e2_a")
+    src = DeepPot(os.path.join(d, "frozen_model.pb"))
+    out = str(tmp_path / ("m" + fmt))
+    save_model(src.model, out)
+    ref = dict(np.load(os.path.join(d, "reference.npz")))
+    got = DeepPot(out).eval(ref["coord"], ref["box"], ref["atype"], atomic=True)
+    for g, key in zip(got, KEYS):
+        assert max_rel(g, ref[key]) < 1e-10, key
+    with pytest.raises(DPKerasError, match="compressed"):
+        save_model(src.model, str(tmp_path / "m.dp"))

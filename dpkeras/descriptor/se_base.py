@@ -36,7 +36,7 @@ class DescrptSe(keras.layers.Layer):
     def __init__(self, ntypes, rcut, rcut_smth, sel, neuron=(10, 20, 40), resnet_dt=False,
                  activation_function="tanh", type_one_side=False, exclude_types=(),
                  set_davg_zero=False, trainable=True, seed=None, precision="float64",
-                 type_embedding=None, shared_type_embedding=None, **kwargs):
+                 type_embedding=None, shared_type_embedding=None, tabulated=None, **kwargs):
         kwargs.setdefault("dtype", "float64")
         super().__init__(trainable=trainable, **kwargs)
         self.ntypes = int(ntypes)
@@ -63,16 +63,25 @@ class DescrptSe(keras.layers.Layer):
             self.type_embed = shared_type_embedding or TypeEmbedding.from_section(
                 self.ntypes, self.type_embedding_config, name="type_embedding")
         # string keys: TF's object tracking (checkpoints, SavedModel) needs them
+        self.tabulated = tabulated   # {net key: {"nspline", "table_info"}}: compressed nets
         self.embedding_nets = {
-            _net_key(key): EmbeddingNet(
-                self._embedding_input_dim(), self.neuron,
-                activation_function=activation_function, resnet_dt=resnet_dt,
-                seed=child_seed(seed, *key), dtype=self.net_dtype,
-                name="embedding_" + _net_key(key))
+            _net_key(key): self._make_net(key, activation_function, resnet_dt, seed)
             for key in self.embedding_keys()}
         bounds = np.cumsum([0] + self.sel)
         self.offsets = [(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:])]
         self.built = True
+
+    def _make_net(self, key, activation_function, resnet_dt, seed):
+        name = "embedding_" + _net_key(key)
+        if self.tabulated is not None:   # DeePMD-kit's compressed nets (dpkeras.tabulate)
+            from dpkeras.tabulate import TabulatedEmbedding
+
+            spec = self.tabulated[_net_key(key)]
+            return TabulatedEmbedding(spec["nspline"], self.neuron[-1], spec["table_info"],
+                                      dtype=self.net_dtype, name=name)
+        return EmbeddingNet(self._embedding_input_dim(), self.neuron,
+                            activation_function=activation_function, resnet_dt=resnet_dt,
+                            seed=child_seed(seed, *key), dtype=self.net_dtype, name=name)
 
     # --- structure -------------------------------------------------------------------------
     def embedding_keys(self):
@@ -169,6 +178,8 @@ class DescrptSe(keras.layers.Layer):
                    set_davg_zero=self.set_davg_zero, seed=self.seed, precision=self.precision)
         if self.type_embedding_config is not None:
             cfg["type_embedding"] = self.type_embedding_config
+        if self.tabulated is not None:
+            cfg["tabulated"] = self.tabulated
         return cfg
 
 

@@ -12,7 +12,8 @@ import numpy as np
 import tensorflow as tf
 
 from dpkeras.errors import DPKerasError
-from dpkeras.io.graph_arch import GraphIndex, fitting_layers, infer_model, merge_with_script
+from dpkeras.io.graph_arch import (GraphIndex, compressed_tables, fitting_layers, infer_model,
+                                   merge_with_script)
 
 
 class FrozenGraph:
@@ -88,6 +89,8 @@ class FrozenGraph:
         if script.get("spin"):
             raise DPKerasError(f"{self.path}: a spin model (model.spin); dpkeras does not "
                                "implement DeePMD-kit's spin models")
+        # a compressed graph's script keeps `dp compress`'s section: the tables say it all
+        script = {k: v for k, v in script.items() if k != "compress"}
         return merge_with_script(self.path, graph_model, _current_keys(script))
 
 
@@ -326,6 +329,10 @@ def _read_se_descriptor(g, dcfg, ntypes, sfx, tebd=False):
     nlayer = len(dcfg["neuron"])
     resnet_dt = dcfg.get("resnet_dt", False)
     embeddings = {}
+    if dcfg.get("tabulated"):   # dp compress: DeePMD-kit's tables (dpkeras.tabulate)
+        tables = compressed_tables(g, g.index, sfx, ntypes)
+        return {"davg": davg, "dstd": dstd,
+                "embeddings": {k: {"table": t} for k, (t, _, _) in tables.items()}}
     if tebd:
         if dtype not in ("se_e2_a", "se_a"):
             raise DPKerasError(f"{g.path}: a type-embedded {dtype} descriptor is not supported "

@@ -537,6 +537,11 @@ def write_dp(model, path, model_def_script=None):
                            "supported: DeePMD-kit's TF backend cannot serialize it either; save "
                            "it as .keras or a SavedModel directory")
     leaves = d.leaves() if hasattr(d, "leaves") else [d]
+    if any(getattr(x, "tabulated", None) for x in leaves):
+        raise DPKerasError(f"{path}: a compressed model (tabulated embedding nets, `dp "
+                           "compress`) cannot be written as .dp: DeePMD-kit's .dp holds the "
+                           "networks, not tables; save it as .keras or a SavedModel directory, "
+                           "or convert the graph from before compression")
     if any(getattr(x, "net_dtype", "float64") != "float64" for x in leaves + [f]) or (
             getattr(d, "type_embed", None) is not None and d.type_embed.variable_dtype != "float64"):
         raise DPKerasError(f"{path}: writing a float32 model as .dp is not supported yet; save "

@@ -154,12 +154,13 @@ def _member_suffix(node):
 
 def _env_members(g, index):
     """One ``(suffix, kind, rcut, rcut_smth, sel)`` per environment op, in member order."""
-    tab = index.ops(*_TABULATE_OPS)
+    tab = [n for n in index.ops(*_TABULATE_OPS) if n.op not in ("TabulateFusionSeA",
+                                                                 "TabulateFusionSeR")]
     if tab:
         raise DPKerasError(
-            f"{g.path}: a compressed graph (op {tab[0].op}: `dp compress` replaced the embedding "
-            "nets by tables); dpkeras cannot read compressed graphs yet: use the graph from "
-            "before `dp compress`")
+            f"{g.path}: a compressed graph with op {tab[0].op} (`dp compress` of an se_e3 or "
+            "se_atten model); dpkeras reads compressed se_e2_a and se_e2_r graphs only: use the "
+            "graph from before `dp compress`")
     out = []
     for node in index.ops(*_ENV_OPS):
         kind = _ENV_OPS[node.op]
@@ -185,6 +186,46 @@ def _env_members(g, index):
     return sorted(out, key=lambda m: int(m[0][1:] or -1))
 
 
+def compressed_tables(g, index, sfx, ntypes):
+    """The tables of a compressed per-type descriptor (``TabulateFusionSeA``/``SeR`` ops in the
+    scopes ``filter_type_{i}{sfx}``, or ``filter_type_all{sfx}`` with type_one_side): ``{net key:
+    (table [nspline, 6 M], table_info [6], M)}``, keys ``(t_i, t_j)`` or ``(t_j,)``; ``{}`` for an
+    uncompressed graph. The k-th op of a scope is the net of its k-th neighbor type (excluded
+    pairs have no op)."""
+    ops = [n for n in index.ops("TabulateFusionSeA", "TabulateFusionSeR")]
+    out = {}
+    for n in ops:
+        scope = n.name.split("/")[0]
+        m = re.fullmatch(r"filter_type_(all|\d+)" + re.escape(sfx), scope)
+        if not m or n.name.count("/") != 1:
+            continue
+        k = re.fullmatch(r"TabulateFusionSe[AR](?:_(\d+))?", n.name.split("/")[1])
+        if not k:
+            continue
+        table, info = (g.consts.get(getattr(index.producer(i), "name", "")) for i in n.input[:2])
+        if table is None or info is None:
+            raise DPKerasError(f"{g.path}: the tables of {n.name} are not constants")
+        out.setdefault(m.group(1), []).append((int(k.group(1) or 0), table, info,
+                                                int(_attr(n, "last_layer_size"))))
+    tables = {}
+    for scope, items in out.items():
+        items.sort(key=lambda x: x[0])
+        if scope == "all":
+            keys = [(tj,) for tj in range(ntypes)]
+        else:
+            ti = int(scope)
+            keys = [(ti, tj) for tj in range(ntypes)]
+        if len(items) > len(keys):
+            raise DPKerasError(f"{g.path}: {len(items)} tables in filter_type_{scope}{sfx} for "
+                               f"{ntypes} types")
+        if len(items) < len(keys):   # excluded pairs: which ones is not visible in the op names
+            raise DPKerasError(f"{g.path}: a compressed graph with exclude_types; dpkeras "
+                               "cannot tell which nets its tables belong to")
+        for key, (_, table, info, width) in zip(keys, items):
+            tables[key] = (np.asarray(table), [float(x) for x in np.ravel(info)], width)
+    return tables
+
+
 def _axis_neuron(g, prefix):
     """``axis_neuron`` from the slice of the embedding matrix (``[-1, -1, axis]``), or ``None``."""
     for name, v in g.consts.items():
@@ -199,6 +240,18 @@ def _se_member(g, index, sfx, kind, rcut, smth, sel, ntypes, tebd_dim=0):
     d = {"rcut": rcut, "rcut_smth": smth, "sel": sel}
     if kind == "r":
         d["type"] = "se_e2_r"
+    tables = compressed_tables(g, index, sfx, ntypes)
+    if tables:   # dp compress: the nets are tables (only the last width is known)
+        d.setdefault("type", "se_e2_a")
+        d["type_one_side"] = len(next(iter(tables))) == 1
+        d["neuron"] = [next(iter(tables.values()))[2]]
+        d["tabulated"] = {"_".join(map(str, k)): {"nspline": int(t.shape[0]), "table_info": i}
+                          for k, (t, i, _) in tables.items()}
+        if d["type"] == "se_e2_a":
+            axis = _axis_neuron(g, f"filter_type_{'all' if d['type_one_side'] else 0}{sfx}")
+            if axis is not None:
+                d["axis_neuron"] = axis
+        return d
     if f"filter_type_all{sfx}/matrix_1_0_0" in c:      # se_e3: one net per type pair a <= b
         d["type"] = "se_e3"
         prefix, suffix = f"filter_type_all{sfx}", "_0_0"
@@ -524,6 +577,9 @@ def merge_with_script(path, graph_model, script_model, where="model"):
                 _disagree(path, f"{where}.{key}", sval, gval)
         elif key == "sel" and isinstance(sval, list) and isinstance(gval, int):
             if sum(sval) != gval:
+                _disagree(path, f"{where}.{key}", sval, gval)
+        elif key == "neuron" and "tabulated" in graph_model:   # a table knows its last width
+            if list(sval)[-1] != gval[-1]:
                 _disagree(path, f"{where}.{key}", sval, gval)
         elif key == "type_map" and isinstance(gval, list) and gval[0].startswith("type_"):
             continue   # a graph without model_attr/tmap: the script names the types

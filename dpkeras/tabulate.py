@@ -1,0 +1,73 @@
+"""Tabulated embedding nets: DeePMD-kit's model compression (``dp compress``).
+
+An embedding net ``G(x)`` (``x``: the normalized first column of the environment matrix) is
+replaced by a table of piecewise fifth-order polynomials. ``table_info = [lower, upper, max,
+stride0, stride1, check_frequency]``: intervals of width ``stride0`` on ``[lower, upper)``, then of
+width ``stride1`` on ``[upper, max)``; ``table [nspline, 6 * M]`` holds, for interval ``k`` and
+output ``m``, the coefficients ``a_0 .. a_5`` at ``table[k, 6 m + p]``. With ``t`` the offset of
+``x`` from its interval's start,
+
+    G_m(x) = a_0 + t (a_1 + t (a_2 + t (a_3 + t (a_4 + t a_5))))
+
+and, as DeePMD-kit's kernel (``source/lib/src/tabulate.cc``), ``x < lower`` takes ``a_0`` of the
+first interval and ``x >= max`` ``a_0`` of the last (constants, zero derivative).
+"""
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="dpkeras")
+class TabulatedEmbedding(keras.layers.Layer):
+    """``[..., 1] -> [..., out_dim]``: an embedding net as DeePMD-kit's compressed tables.
+
+    Args:
+      nspline: number of intervals (rows of the table).
+      out_dim: width ``M`` of the net it replaces.
+      table_info: ``[lower, upper, max, stride0, stride1, check_frequency]``.
+    """
+
+    def __init__(self, nspline, out_dim, table_info, **kwargs):
+        kwargs.setdefault("dtype", "float64")
+        kwargs.setdefault("trainable", False)
+        super().__init__(**kwargs)
+        self.nspline, self.out_dim = int(nspline), int(out_dim)
+        self.table_info = [float(x) for x in table_info]
+        if len(self.table_info) != 6:
+            raise ValueError(f"table_info needs 6 numbers, got {table_info}")
+        self.table = self.add_weight(name="table", shape=(self.nspline, 6 * self.out_dim),
+                                     initializer="zeros", trainable=False)
+        self.built = True
+
+    def call(self, x):
+        lower, upper, xmax, s0, s1 = self.table_info[:5]
+        first = int((upper - lower) / s0)          # as the C++ kernel: truncation in double
+        last = first + int((xmax - upper) / s1) - 1
+        x = tf.cast(x[..., 0], self.table.dtype)
+        zero = tf.zeros_like(x)
+        k0 = tf.floor((x - lower) / s0)
+        k1 = first + tf.floor((x - upper) / s1)
+        below, inner, outer = x < lower, x < upper, x < xmax
+        k = tf.where(below, zero, tf.where(inner, k0, tf.where(outer, k1, zero + last)))
+        t = tf.where(below, zero, tf.where(inner, x - (k0 * s0 + lower),
+                                           tf.where(outer, x - ((k1 - first) * s1 + upper), zero)))
+        k = tf.clip_by_value(tf.cast(k, tf.int32), 0, self.nspline - 1)
+        a = tf.reshape(tf.gather(self.table, k),
+                       tf.concat([tf.shape(x), [self.out_dim, 6]], 0))
+        t = t[..., None]
+        return a[..., 0] + t * (a[..., 1] + t * (a[..., 2] + t * (a[..., 3] + t * (
+            a[..., 4] + t * a[..., 5]))))
+
+    def get_numpy(self):
+        return {"table": self.table.numpy()}
+
+    def set_numpy(self, weights):
+        table = weights["table"]
+        if tuple(table.shape) != (self.nspline, 6 * self.out_dim):
+            raise ValueError(f"table shape {table.shape} != {(self.nspline, 6 * self.out_dim)}")
+        self.table.assign(table)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(nspline=self.nspline, out_dim=self.out_dim, table_info=self.table_info)
+        return cfg
