@@ -268,3 +268,35 @@ def test_compressed_graph_round_trips_and_refuses_dp(fmt, tmp_path):
         assert max_rel(g, ref[key]) < 1e-10, key
     with pytest.raises(DPKerasError, match="compressed"):
         save_model(src.model, str(tmp_path / "m.dp"))
+
+
+def test_model_devi_command_writes_deepmd_layout(tmp_path):
+    """python -m dpkeras.model_devi on 3 frames of DFT water with two DeePMD-kit graphs: one
+    line per frame, columns as calc_model_devi, per-atom force deviations with --atomic."""
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import WATER
+    from dpkeras.model_devi import calc_model_devi
+
+    sysdir = tmp_path / "water3"
+    (sysdir / "set.000").mkdir(parents=True)
+    for f in ("type.raw", "type_map.raw"):
+        if os.path.exists(os.path.join(WATER[3], f)):
+            shutil.copy(os.path.join(WATER[3], f), sysdir / f)
+    for f in ("coord.npy", "box.npy"):
+        np.save(sysdir / "set.000" / f, np.load(os.path.join(WATER[3], "set.000", f))[:3])
+    graphs = [os.path.join(SUITE, g) for g in ("deeppot.pb", "deeppot-1.pb")]
+    out = tmp_path / "model_devi.out"
+    r = subprocess.run([sys.executable, "-m", "dpkeras.model_devi", "--models=" + ",".join(graphs),
+                        f"--system={sysdir}", f"--output={out}", "--frequency=5", "--atomic"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    got = np.loadtxt(str(out))
+    assert got.shape == (3, 8 + 192) and list(got[:, 0]) == [0, 5, 10]
+    coord = np.load(os.path.join(WATER[3], "set.000", "coord.npy"))[:3]
+    box = np.load(os.path.join(WATER[3], "set.000", "box.npy"))[:3]
+    atype = np.loadtxt(os.path.join(WATER[3], "type.raw"), dtype=int)
+    want = calc_model_devi(coord, box, atype, [DeepPot(g) for g in graphs], frequency=5)
+    np.testing.assert_allclose(got[:, 1:8], want[:, 1:], rtol=1e-6)
