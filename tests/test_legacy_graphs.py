@@ -300,3 +300,38 @@ def test_model_devi_command_writes_deepmd_layout(tmp_path):
     atype = np.loadtxt(os.path.join(WATER[3], "type.raw"), dtype=int)
     want = calc_model_devi(coord, box, atype, [DeepPot(g) for g in graphs], frequency=5)
     np.testing.assert_allclose(got[:, 1:8], want[:, 1:], rtol=1e-6)
+
+
+def test_init_frz_model_from_a_deepmd_2_2_united_graph(tmp_path):
+    """The seed's workflow: continue multi-task training from DeePMD-kit's united graph, the
+    inherited heads `{}` (their fitting and layer_name sharing from the graph), the descriptor
+    `{}`; the new run starts with the graph's numbers and trains."""
+    from conftest import WATER
+    from dpkeras.multitask.config import load_input_from_frozen
+    from dpkeras.multitask.trainer import MultiTaskTrainer
+
+    united = os.path.join(MT, "united.pb")
+    cfg = {"model": {"type_map": ["O", "H"], "descriptor": {},
+                     "fitting_net_dict": {"water_a": {}, "water_b": {}}},
+           "loss_dict": {},
+           "learning_rate": {"type": "exp", "start_lr": 1e-3, "decay_steps": 10,
+                             "stop_lr": 1e-4},
+           "training": {"numb_steps": 2, "seed": 1, "disp_freq": 1, "save_freq": 2,
+                        "fitting_weight": {"water_a": 1, "water_b": 1},
+                        "data_dict": {"water_a": {"training_data": {"systems": [WATER[0]],
+                                                                    "batch_size": 1}},
+                                      "water_b": {"training_data": {"systems": [WATER[1]],
+                                                                    "batch_size": 1}}}}}
+    inp = tmp_path / "input.json"
+    inp.write_text(json.dumps(cfg))
+    config = load_input_from_frozen(str(inp), united)
+    fit = config["model"]["model_dict"]["water_a"]["fitting_net"]
+    assert fit["layer_name"] == ["l0", "l1", "out_a"]
+    tr = MultiTaskTrainer(config, str(tmp_path / "run"), init_model=united,
+                          skip_neighbor_stat=True, jit_compile=False)
+    model, _, _ = tr.build()
+    ref = dict(np.load(os.path.join(MT, "reference_water_b.npz")))
+    e = DeepPot.from_model(model.heads["water_b"]).eval(ref["coord"], ref["box"], ref["atype"])[0]
+    assert max_rel(e, ref["energy"]) < 1e-12
+    tr.run()
+    assert (tmp_path / "run" / "lcurve.out").exists()
