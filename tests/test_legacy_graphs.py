@@ -335,3 +335,76 @@ def test_init_frz_model_from_a_deepmd_2_2_united_graph(tmp_path):
     assert max_rel(e, ref["energy"]) < 1e-12
     tr.run()
     assert (tmp_path / "run" / "lcurve.out").exists()
+
+
+def test_united_graph_freezes_to_a_united_savedmodel_and_fine_tunes_a_branch(tmp_path):
+    """`freeze --checkpoint united.pb --united_model` carries DeePMD-kit's united graph into
+    our SavedModel (every head); `--finetune united.pb --model_branch water_b` starts from that
+    branch."""
+    from conftest import WATER, small_input
+    from dpkeras.finetune import load_finetune_input
+    from dpkeras.freeze import freeze
+    from dpkeras.trainer import Trainer
+
+    united = os.path.join(MT, "united.pb")
+    out = str(tmp_path / "united_sm")
+    freeze(united, out, united_model=True)
+    ref = dict(np.load(os.path.join(MT, "reference_water_b.npz")))
+    e = DeepPot(out, head="water_b").eval(ref["coord"], ref["box"], ref["atype"])[0]
+    assert max_rel(e, ref["energy"]) < 1e-12
+    cfg = small_input([WATER[2]], [WATER[3]], numb_steps=2, disp_freq=1, save_freq=2)
+    cfg["model"] = {"type_map": ["O", "H"], "descriptor": {}, "fitting_net": {}}
+    inp = tmp_path / "input.json"
+    inp.write_text(json.dumps(cfg))
+    config, spec = load_finetune_input(str(inp), united, branch="water_b",
+                                       use_pretrain_script=True)
+    assert config["model"]["fitting_net"]["layer_name"] == ["l0", "l1", "out_b"]
+    Trainer(config, str(tmp_path / "ft"), finetune=spec, jit_compile=False,
+            skip_neighbor_stat=True).run()
+    assert (tmp_path / "ft" / "lcurve.out").exists()
+
+
+def _rewrite(src, dst, op_from, op_to, drop=(), bias_2d=False):
+    """A copy of graph ``src`` in an older era's layout: op renamed (what `dp convert-from`
+    renames the other way), nodes dropped, biases stored as [1, N]."""
+    import tensorflow as tf
+
+    g = tf.compat.v1.GraphDef()
+    g.ParseFromString(open(src, "rb").read())
+    keep = []
+    for n in g.node:
+        if n.name in drop:
+            continue
+        if n.op == op_from:
+            n.op = op_to
+        if bias_2d and n.op == "Const" and "/bias" in n.name:
+            shape = n.attr["value"].tensor.tensor_shape
+            if len(shape.dim) == 1:
+                size = shape.dim[0].size
+                del shape.dim[:]
+                shape.dim.add(size=1)
+                shape.dim.add(size=size)
+        keep.append(n)
+    del g.node[:]
+    g.node.extend(keep)
+    with open(dst, "wb") as f:
+        f.write(g.SerializeToString())
+
+
+def test_deepmd_1x_layout_descrptsea_op_no_version_2d_biases(tmp_path):
+    """The 1.x layout (op DescrptSeA, no model_attr/model_version, [1, N] biases) reads like
+    its 2.x conversion: DeePMD-kit's expected numbers of deeppot.pb."""
+    pb = str(tmp_path / "v1.pb")
+    _rewrite(os.path.join(SUITE, "deeppot.pb"), pb, "ProdEnvMatA", "DescrptSeA",
+             drop=("model_attr/model_version",), bias_2d=True)
+    ref = _suite("deeppot-pbc")
+    out = DeepPot(pb).eval(ref["coord"], ref["box"], ref["atype"], atomic=True)
+    for got, key in zip(out, KEYS):
+        np.testing.assert_allclose(np.ravel(got), np.ravel(ref[key]), rtol=0, atol=1.5e-10)
+
+
+def test_deepmd_0_12_graph_is_refused_with_the_conversion_command(tmp_path):
+    pb = str(tmp_path / "v012.pb")
+    _rewrite(os.path.join(SUITE, "deeppot.pb"), pb, "ProdEnvMatA", "DescrptNorot")
+    with pytest.raises(DPKerasError, match=r"0\.12-era graph.*dp convert-from 0\.12"):
+        DeepPot(pb)
