@@ -1,0 +1,212 @@
+"""``python -m dpkeras.compress --model=IN --output=OUT --system=S [--stride=0.01]
+[--extrapolate=5] [--force]``: model compression as ``dp compress`` (``-s``, ``-e``).
+
+Every embedding net of an ``se_e2_a`` / ``se_e2_r`` descriptor (or such members of a hybrid) is
+replaced by a :class:`dpkeras.tabulate.TabulatedEmbedding`: on each interval a quintic that
+matches the net's value, first and second derivative at both ends (DeePMD-kit's construction).
+The range is DeePMD-kit's: from ``floor(-davg/dstd)`` (a neighbor at the cut-off, or a padded
+slot) to ``ceil((1/min_nbor_dist - davg)/dstd)``, at ``stride``, then up to ``extrapolate`` times
+the upper bound at ``10 * stride``. ``min_nbor_dist`` comes from the frames of ``--system`` (or
+a DeePMD-kit graph's ``train_attr/min_nbor_dist``).
+
+After tabulating, the compressed model is checked against the original on the frames of
+``--system``; the largest relative energy / force / virial differences are printed and a model
+worse than ``1e-7`` is not written unless ``--force``. ``IN``: any model dpkeras reads; ``OUT``:
+a SavedModel directory, or a ``.keras`` file.
+"""
+
+import logging
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from dpkeras.errors import DPKerasError
+
+log = logging.getLogger("dpkeras")
+TOLERANCE = 1e-7
+
+
+def _leaves(descriptor):
+    return descriptor.leaves() if hasattr(descriptor, "leaves") else [descriptor]
+
+
+def _check_compressible(model):
+    for d in _leaves(model.descriptor):
+        kind = d.descriptor_type
+        if kind not in ("se_e2_a", "se_e2_r"):
+            raise DPKerasError(f"compressing a {kind} descriptor is not implemented (dpkeras "
+                               "compresses se_e2_a and se_e2_r, and hybrids of them)")
+        if getattr(d, "type_embed", None) is not None:
+            raise DPKerasError("compressing a type-embedded se_e2_a is not implemented")
+        if getattr(d, "tabulated", None):
+            raise DPKerasError("the model is compressed already")
+
+
+def table_range(davg, dstd, min_nbor_dist, rcut_smth, rcut):
+    """``(lower, upper)`` of the normalized ``s`` a net sees: DeePMD-kit's floor/ceil of
+    ``-davg/dstd`` and ``(sw(r_min)/r_min - davg)/dstd`` (``r_min = min_nbor_dist``)."""
+    from dpkeras.env_mat import smooth_switch
+
+    sw = float(smooth_switch(tf.constant(min_nbor_dist, tf.float64), rcut_smth, rcut))
+    lower = math.floor(float(np.min(-davg / dstd)))
+    upper = math.ceil(float(np.max((sw / min_nbor_dist - davg) / dstd)))
+    return lower, upper
+
+
+def _derivatives(net, x):
+    """``G(x), G'(x), G''(x)``, each ``[n, M]``, at the points ``x [n]``."""
+    x = tf.constant(x.reshape(-1, 1), net.dtype)
+    with tf.GradientTape() as outer:
+        outer.watch(x)
+        with tf.GradientTape() as inner:
+            inner.watch(x)
+            y = net(x)
+        d1 = inner.batch_jacobian(y, x)[..., 0]
+    d2 = outer.batch_jacobian(d1, x)[..., 0]
+    return y.numpy(), d1.numpy(), d2.numpy()
+
+
+def tabulate_net(net, lower, upper, stride, extrapolate):
+    """``(table [nspline, 6 M], table_info [6])`` of one embedding net, laid out as
+    :class:`dpkeras.tabulate.TabulatedEmbedding` (and DeePMD-kit) read it."""
+    s0, s1 = float(stride), 10.0 * float(stride)
+    xmax = float(extrapolate) * upper
+    if xmax <= upper:
+        raise DPKerasError(f"extrapolate={extrapolate} must be > 1 (the table's end "
+                           f"{xmax} would not exceed its fine range's end {upper})")
+    first = int((upper - lower) / s0)
+    n1 = int((xmax - upper) / s1)
+    starts = np.concatenate([lower + s0 * np.arange(first), upper + s1 * np.arange(n1)])
+    ends = np.concatenate([lower + s0 * np.arange(1, first + 1),
+                           upper + s1 * np.arange(1, n1 + 1)])
+    y0, d0, c0 = _derivatives(net, starts)
+    y1, d1, c1 = _derivatives(net, ends)
+    h = (ends - starts)[:, None]
+    dy = y1 - y0
+    a = np.stack([
+        y0, d0, c0 / 2,
+        (20 * dy - (8 * d1 + 12 * d0) * h - (3 * c0 - c1) * h ** 2) / (2 * h ** 3),
+        (-30 * dy + (14 * d1 + 16 * d0) * h + (3 * c0 - 2 * c1) * h ** 2) / (2 * h ** 4),
+        (12 * dy - 6 * (d1 + d0) * h - (c0 - c1) * h ** 2) / (2 * h ** 5)], axis=-1)
+    return a.reshape(len(starts), -1), [float(lower), float(upper), xmax, s0, s1, -1.0]
+
+
+def compress_model(model, min_nbor_dist, stride=0.01, extrapolate=5):
+    """A copy of ``model`` (an energy or tensor model) with tabulated embedding nets."""
+    from dpkeras.config import normalize_model
+    from dpkeras.model.weights import build_model, get_weights, set_weights
+
+    _check_compressible(model)
+    weights = get_weights(model)
+    section = normalize_model(model.get_config_deepmd())
+    leaves = _leaves(model.descriptor)
+    members = section["descriptor"]["list"] if section["descriptor"]["type"] == "hybrid" \
+        else [section["descriptor"]]
+    wleaves = weights["hybrid"] if "hybrid" in weights else [weights]
+    for d, cfg, w in zip(leaves, members, wleaves):
+        davg, dstd = d.env_mat.davg.numpy()[..., 0], d.env_mat.dstd.numpy()[..., 0]
+        spec = {}
+        for key, net in d.embeddings.items():
+            rows = [key[0]] if len(key) == 2 else range(d.ntypes)   # center types it serves
+            lower, upper = table_range(davg[list(rows)], dstd[list(rows)], min_nbor_dist,
+                                       d.rcut_smth, d.rcut)
+            table, info = tabulate_net(net, lower, upper, stride, extrapolate)
+            name = "_".join(map(str, key))
+            spec[name] = {"nspline": int(table.shape[0]), "table_info": info}
+            w["embeddings"][key] = {"table": table}
+        cfg["tabulated"] = spec
+    out = build_model(section)
+    set_weights(out, weights, "the compressed model")
+    return out
+
+
+def max_differences(a, b, frames):
+    """Largest relative energy / force / virial difference of models ``a`` and ``b`` on
+    ``frames`` (a list of ``(coord, box or None, atype)``)."""
+    from dpkeras.infer import DeepPot
+
+    pa, pb = DeepPot.from_model(a), DeepPot.from_model(b)
+    worst = {"energy": 0.0, "force": 0.0, "virial": 0.0}
+    for coord, box, atype in frames:
+        for key, x, y in zip(worst, pa.eval(coord, box, atype), pb.eval(coord, box, atype)):
+            if box is None and key == "virial":
+                continue
+            worst[key] = max(worst[key], float(np.max(np.abs(x - y)) /
+                                               max(np.max(np.abs(y)), 1e-300)))
+    return worst
+
+
+def compress(source, output, systems, stride=0.01, extrapolate=5, force=False, nframes=4):
+    """Compress the model at ``source``, check it on ``systems`` and save it to ``output``.
+    Returns the largest relative differences."""
+    from dpkeras.data.pipeline import DataSystems
+    from dpkeras.export import save_model
+    from dpkeras.model.load import load_model
+    from dpkeras.stat import neighbor_stat
+
+    model, _ = load_model(source)
+    if not systems:
+        raise DPKerasError("give --system (frames to measure min_nbor_dist on and to check "
+                           "the compressed model against the original)")
+    data = DataSystems({"systems": list(systems), "batch_size": 1}, model.get_type_map(),
+                       path="--system")
+    d = model.descriptor
+    _, min_dist = neighbor_stat(data, d.get_rcut(), d.get_sel())
+    if not np.isfinite(min_dist) or min_dist <= 0:
+        raise DPKerasError(f"--system {systems}: no neighbor pair within the cut-off, or "
+                           f"atoms on top of each other (min distance {min_dist})")
+    log.info("min_nbor_dist %.4f A; tabulating at stride %g up to %g x the range", min_dist,
+             stride, extrapolate)
+    small = compress_model(model, min_dist, stride, extrapolate)
+    frames = []
+    for s in data.systems:
+        n = min(nframes, s.nframes)
+        for i in range(n):
+            frames.append((s.coord[i:i + 1], s.box[i:i + 1] if s.pbc else None, s.atype))
+    worst = max_differences(small, model, frames)
+    log.info("compressed vs original on %d frames: max relative energy %.2e, force %.2e, "
+             "virial %.2e", len(frames), worst["energy"], worst["force"], worst["virial"])
+    bad = {k: v for k, v in worst.items() if v > TOLERANCE}
+    if bad and not force:
+        raise DPKerasError(f"the compressed model differs from the original by {bad} "
+                           f"(relative, more than {TOLERANCE}); use a smaller --stride, or "
+                           "--force to write it anyway")
+    save_model(small, output)
+    return worst
+
+
+def main(argv):
+    del argv
+    from absl import flags
+
+    from dpkeras import cli
+
+    FLAGS = flags.FLAGS
+    cli.setup_logging(FLAGS.log_level)
+    worst = compress(FLAGS.model, FLAGS.output, FLAGS.system, FLAGS.stride, FLAGS.extrapolate,
+                     FLAGS.force)
+    print(f"compressed {FLAGS.model} -> {FLAGS.output}: max relative difference energy "
+          f"{worst['energy']:.2e}, force {worst['force']:.2e}, virial {worst['virial']:.2e}")
+
+
+def _define_flags():
+    from absl import flags
+
+    from dpkeras import cli
+
+    flags.DEFINE_string("model", None, "model to compress (any format dpkeras reads)")
+    flags.DEFINE_string("output", None, "compressed model: a SavedModel directory or .keras")
+    flags.DEFINE_multi_string("system", None, "DeePMD-kit system(s): min_nbor_dist and check")
+    flags.DEFINE_float("stride", 0.01, "table interval (dp compress -s)")
+    flags.DEFINE_float("extrapolate", 5, "the table extends to this times its range (-e)")
+    flags.DEFINE_bool("force", False, f"write the model even if worse than {TOLERANCE}")
+    flags.mark_flags_as_required(["model", "output"])
+    cli.define_log_level()
+
+
+if __name__ == "__main__":
+    from dpkeras import cli
+
+    _define_flags()
+    cli.run_main(main)
