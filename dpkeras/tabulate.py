@@ -52,11 +52,12 @@ class TabulatedEmbedding(keras.layers.Layer):
         t = tf.where(below, zero, tf.where(inner, x - (k0 * s0 + lower),
                                            tf.where(outer, x - ((k1 - first) * s1 + upper), zero)))
         k = tf.clip_by_value(tf.cast(k, tf.int32), 0, self.nspline - 1)
-        a = tf.reshape(tf.gather(self.table, k),
-                       tf.concat([tf.shape(x), [self.out_dim, 6]], 0))
+        # coefficient-major [nspline, 6, M]: each power's coefficients are contiguous
+        table = tf.transpose(tf.reshape(self.table, [self.nspline, self.out_dim, 6]), [0, 2, 1])
+        a = tf.gather(table, k)                          # [..., 6, M]
         t = t[..., None]
-        return a[..., 0] + t * (a[..., 1] + t * (a[..., 2] + t * (a[..., 3] + t * (
-            a[..., 4] + t * a[..., 5]))))
+        return a[..., 0, :] + t * (a[..., 1, :] + t * (a[..., 2, :] + t * (a[..., 3, :] + t * (
+            a[..., 4, :] + t * a[..., 5, :]))))
 
     def get_numpy(self):
         return {"table": self.table.numpy()}
