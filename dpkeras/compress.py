@@ -55,15 +55,15 @@ def table_range(davg, dstd, min_nbor_dist, rcut_smth, rcut):
 
 
 def _derivatives(net, x):
-    """``G(x), G'(x), G''(x)``, each ``[n, M]``, at the points ``x [n]``."""
+    """``G(x), G'(x), G''(x)``, each ``[n, M]``, at the points ``x [n]`` (forward mode: the
+    input is one number per row, so one tangent gives every output's derivative)."""
     x = tf.constant(x.reshape(-1, 1), net.dtype)
-    with tf.GradientTape() as outer:
-        outer.watch(x)
-        with tf.GradientTape() as inner:
-            inner.watch(x)
+    ones = tf.ones_like(x)
+    with tf.autodiff.ForwardAccumulator(x, ones) as outer:
+        with tf.autodiff.ForwardAccumulator(x, ones) as inner:
             y = net(x)
-        d1 = inner.batch_jacobian(y, x)[..., 0]
-    d2 = outer.batch_jacobian(d1, x)[..., 0]
+        d1 = inner.jvp(y)
+    d2 = outer.jvp(d1)
     return y.numpy(), d1.numpy(), d2.numpy()
 
 
