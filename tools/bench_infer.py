@@ -129,8 +129,9 @@ def main():
         print(f"{name:<24}" + "".join(f"{res[str(n)]['ms']:>15.1f} ms" for n in sizes))
     if theirs:
         for n in map(str, sizes):
-            print(f"{n} atoms: dpkeras/DeePMD-kit {rows['dpkeras']['ms'] / rows['DeePMD-kit']['ms']:.2f}"
-                  f", compressed {rows['dpkeras compressed']['ms'] / rows['DeePMD-kit compressed']['ms']:.2f}")
+            r0 = rows["dpkeras"][n]["ms"] / rows["DeePMD-kit"][n]["ms"]
+            r1 = rows["dpkeras compressed"][n]["ms"] / rows["DeePMD-kit compressed"][n]["ms"]
+            print(f"{n} atoms: dpkeras/DeePMD-kit {r0:.2f}, compressed {r1:.2f}")
     for name, base in (("dpkeras compressed", "dpkeras"),
                        ("DeePMD-kit compressed", "DeePMD-kit")):
         if name in rows:
