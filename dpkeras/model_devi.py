@@ -92,15 +92,20 @@ def write_model_devi_out(table, path, atomic_devi=None):
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("models", None, "two or more models (any format DeepPot reads)")
-flags.DEFINE_multi_string("system", None, "DeePMD-kit system(s) to evaluate")
-flags.DEFINE_string("output", "model_devi.out", "output file (one per system: a suffix _<k> "
-                    "is added when several systems are given)")
-flags.DEFINE_integer("frequency", 1, "the step between frames written in the step column")
-flags.DEFINE_bool("atomic", False, "also write the per-atom force deviations")
-flags.DEFINE_float("relative", None, "relative force deviation with this level (eV/A)")
-flags.DEFINE_float("relative_v", None, "relative virial deviation with this level (eV)")
-cli.define_log_level()
+
+
+def _define_flags():
+    """The command's flags, defined only when it runs (other command modules define
+    --output and --system too, and tests import them together)."""
+    flags.DEFINE_list("models", None, "two or more models (any format DeepPot reads)")
+    flags.DEFINE_multi_string("system", None, "DeePMD-kit system(s) to evaluate")
+    flags.DEFINE_string("output", "model_devi.out", "output file (one per system: a suffix "
+                        "_<k> is added when several systems are given)")
+    flags.DEFINE_integer("frequency", 1, "the step between frames written in the step column")
+    flags.DEFINE_bool("atomic", False, "also write the per-atom force deviations")
+    flags.DEFINE_float("relative", None, "relative force deviation with this level (eV/A)")
+    flags.DEFINE_float("relative_v", None, "relative virial deviation with this level (eV)")
+    cli.define_log_level()
 
 
 def main(argv):
@@ -129,4 +134,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    _define_flags()
     cli.run_main(main)

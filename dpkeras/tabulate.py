@@ -59,6 +59,13 @@ class TabulatedEmbedding(keras.layers.Layer):
         return a[..., 0, :] + t * (a[..., 1, :] + t * (a[..., 2, :] + t * (a[..., 3, :] + t * (
             a[..., 4, :] + t * a[..., 5, :]))))
 
+    def contract(self, env):
+        """``sum_j env[n, j, a] G(env[n, j, 0])_m``: ``env [n, nnei, 4] -> [n, 4, M]`` without
+        materializing ``G`` (DeePMD-kit's fused ``TabulateFusionSeA``: under XLA the lookup,
+        the polynomial and the sum are one loop)."""
+        g = self.call(env[..., :1])                                   # [n, nnei, M]
+        return tf.reduce_sum(env[..., :, None] * g[..., None, :], axis=1)
+
     def get_numpy(self):
         return {"table": self.table.numpy()}
 

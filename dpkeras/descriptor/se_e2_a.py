@@ -72,10 +72,14 @@ class DescrptSeA(DescrptSe):
             if self.net(center_type, tj) is None:
                 continue
             env_j = env[:, lo:hi, :]
-            g = self._embed(env_j, center_type, tj)
-            if self.type_one_side and self.exclude_types:
-                env_j = env_j * self.keep_mask(atype, tj)[:, None, None]
-            tj_part = tf.einsum("nsa,nsm->nam", env_j, g)
+            net = self.net(center_type, tj)
+            if hasattr(net, "contract") and not (self.type_one_side and self.exclude_types):
+                tj_part = net.contract(env_j)   # a compressed net: the fused lookup and sum
+            else:
+                g = self._embed(env_j, center_type, tj)
+                if self.type_one_side and self.exclude_types:
+                    env_j = env_j * self.keep_mask(atype, tj)[:, None, None]
+                tj_part = tf.einsum("nsa,nsm->nam", env_j, g)
             t = tj_part if t is None else t + tj_part
         if t is None:
             t = tf.zeros([tf.shape(env)[0], 4, self.neuron[-1]], env.dtype)

@@ -528,8 +528,10 @@ def infer_model(g, index, head="", layer_name=None):
     return model
 
 
-# keys whose stored value must agree with the graph (others are taken from the script)
 _SCALARS = ("rcut", "rcut_smth")
+# keys a stored script may lack that the graph decides: compression tables; the type
+# embedding's bias (DeePMD-kit < 3 always has one, its scripts have no key for it)
+_FILL = ("tabulated", "use_tebd_bias")
 
 
 def _canon(key, value):
@@ -557,8 +559,13 @@ def merge_with_script(path, graph_model, script_model, where="model"):
     it (a disagreement is an error naming both) and filled where the script leaves it out."""
     out = dict(script_model)
     for key, gval in graph_model.items():
-        if key not in out or out[key] is None:
-            out[key] = gval
+        if key not in out:   # the script's release had no such key: its default held, except
+            if key in _FILL:   # where the graph shows what the script could not say
+                out[key] = gval
+            elif key == "type_embedding" and gval.get("use_tebd_bias"):
+                out[key] = gval   # an absent section means no bias today; < 3.0 had one
+            continue
+        if out[key] is None:   # the script's default (e.g. ln_eps null)
             continue
         sval = out[key]
         if key == "list" and isinstance(gval, list):
