@@ -180,7 +180,7 @@ def test_offline_without_cache_says_where_to_put_the_file(tmp_path, isolated_cac
     assert "https://models.example.org/pb-test.pb: <urlopen error network disabled" in msg
     assert f"Offline, put the file 'pb-test.pb' at {dest}, or in a directory named by " \
            "DPKERAS_ZOO_MIRROR" in msg
-    with pytest.raises(DPKerasError, match="dpa1-oc2m: not cached .* AIS Square"):
+    with pytest.raises(DPKerasError, match="dpa1-oc2m: not cached .*AIS Square.*OC_10M.pb"):
         zoo.fetch("dpa1-oc2m", trust_unverified=True)
 
 
