@@ -102,7 +102,7 @@ def change_bias(model_path, systems, mode="change", ntest=0, seed=0, output=None
     (SavedModel directory, ``.keras`` or ``.dp``). Returns the model."""
     from dpkeras.data.pipeline import DataSystems
     from dpkeras.export import save_model
-    from dpkeras.model.load import load_model
+    from dpkeras.load import load_model
 
     if mode not in MODES:
         raise DPKerasError(f"-m {mode}: unknown mode; use 'change' or 'set'")

@@ -142,7 +142,7 @@ def compress(source, output, systems, stride=0.01, extrapolate=5, force=False, n
     Returns the largest relative differences."""
     from dpkeras.data.pipeline import DataSystems
     from dpkeras.export import save_model
-    from dpkeras.model.load import load_model
+    from dpkeras.load import load_model
     from dpkeras.stat import neighbor_stat
 
     model, _ = load_model(source)

@@ -74,25 +74,3 @@ def split_batch(strategy, batch):
         return {k: (v[r::n] if v.shape.rank else v) for k, v in batch.items()}
 
     return strategy.experimental_distribute_values_from_function(local)
-
-
-def replicated_step(strategy, replica_fn, ntypes):
-    """``step(batch, *static)``: ``replica_fn(share, *static, type_counts=...)`` runs on every
-    replica with its frames of ``batch`` (one ``tf.function`` per ``static`` and system
-    composition); returns its metrics averaged over the replicas. ``replica_fn`` applies the
-    update itself (loss divided by ``strategy.num_replicas_in_sync``; the optimizer sums the
-    gradients over the replicas)."""
-    import numpy as np
-
-    cache = {}
-
-    def step(batch, *static):
-        counts = tuple(np.bincount(batch["atype"][0].numpy(), minlength=ntypes).tolist())
-        key = (static, counts)
-        if key not in cache:
-            cache[key] = tf.function(lambda b: strategy.run(
-                replica_fn, args=(b,) + static, kwargs={"type_counts": counts}))
-        out = cache[key](split_batch(strategy, batch))
-        return {k: strategy.reduce("MEAN", v, axis=None) for k, v in out.items()}
-
-    return step

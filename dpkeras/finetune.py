@@ -2,7 +2,7 @@
 
 Semantics follow DeePMD-kit (``docs/finetune.md`` has the user's view):
 
-* PRETRAINED is anything :func:`dpkeras.model.load.load_model` reads (DeePMD-kit ``.pb`` /
+* PRETRAINED is anything :func:`dpkeras.load.load_model` reads (DeePMD-kit ``.pb`` /
   ``.dp``, dpkeras SavedModel, ``.keras``, run directory) or a name resolved by
   :func:`resolve_pretrained` (the model zoo, when installed).
 * The model section of input.json must equal the pretrained one (``type_map`` and the
@@ -30,14 +30,14 @@ import os
 import numpy as np
 
 from dpkeras.errors import DPKerasError
-from dpkeras.multitask.load import DEFAULT_HEAD
+from dpkeras.config import ATTENTION_DESCRIPTORS, DEFAULT_HEAD
 
 log = logging.getLogger("dpkeras")
 
 DEFAULT_BRANCH = DEFAULT_HEAD   # "Default", DeePMD-kit's name of a single-task model's branch
 RANDOM = "RANDOM"
 # descriptors whose per-type parameters are rows of a type embedding (any subset of types works)
-MIXED_TYPE_DESCRIPTORS = ("se_atten", "se_atten_v2")
+MIXED_TYPE_DESCRIPTORS = ATTENTION_DESCRIPTORS
 # per-type-network descriptors: types may be reordered but not dropped, since their
 # normalization depends on the total neighbor count sum(sel)
 PER_TYPE_DESCRIPTORS = ("se_e2_a", "se_e2_r", "se_e3")
@@ -69,19 +69,15 @@ class Pretrained:
 
     def __init__(self, name):
         from dpkeras.config import normalize_model
-        from dpkeras.model.load import load_model
+        from dpkeras.load import heads_of, load
         from dpkeras.model.weights import get_weights
-        from dpkeras.multitask.load import load_multitask
+        from dpkeras.multitask import MultiTaskModel
 
         self.path = resolve_pretrained(name)
-        multi = load_multitask(self.path)
-        if multi is not None:         # a multi-task model: one branch per head
-            mt, self.kind = multi
-            heads = {h: mt.heads[h] for h in mt.head_names()}
-        else:                         # a single-head model is the branch "Default"
-            model, self.kind = load_model(self.path)
-            heads = {DEFAULT_BRANCH: model}
-        self.multitask = multi is not None
+        model, self.kind = load(self.path)
+        # a multi-task model: one branch per head; a single-head model is the branch "Default"
+        heads = heads_of(model)
+        self.multitask = isinstance(model, MultiTaskModel)
         self.branches = {h: normalize_model(m.get_config_deepmd()) for h, m in heads.items()}
         self.weights = {h: get_weights(m) for h, m in heads.items()}
 
@@ -325,7 +321,7 @@ def load_finetune_input(path, pretrained, branch=None, use_pretrain_script=False
     from dpkeras.config import normalize, read_input
 
     raw = read_input(path)
-    from dpkeras.multitask.config import is_multitask_input
+    from dpkeras.config import is_multitask_input
 
     if is_multitask_input(raw):   # multi-task fine-tuning: finetune_head per head
         if branch:
@@ -365,6 +361,20 @@ class FinetuneSpec:
     @property
     def path(self):
         return self.pretrained.path
+
+    # the protocol of dpkeras.trainer.Trainer(finetune=...); *_data: {head: DataSystems}
+    def initialize(self, model, train_data, valid_data, ntest, seed):
+        train, valid = _single(train_data), _single(valid_data)
+        return initialize(model, self, train, valid or train, ntest, seed)
+
+    def report(self, model, train_data, valid_data):
+        report_error(model, _single(valid_data) or _single(train_data), "fine-tuned model")
+
+
+def _single(data):
+    """The one head's entry of a single-task trainer's ``{head: data}``."""
+    (value,) = data.values()
+    return value
 
 
 def load_weights(model, spec):
@@ -443,6 +453,13 @@ class MultitaskFinetune:
     def path(self):
         return next(iter(self.specs.values())).path
 
+    # the protocol of dpkeras.trainer.Trainer(finetune=...)
+    def initialize(self, model, train_data, valid_data, ntest, seed):
+        initialize_multitask(model, self, train_data, valid_data, ntest, seed)
+
+    def report(self, model, train_data, valid_data):
+        report_heads(model, train_data, valid_data, "fine-tuned model")
+
 
 def complete_multitask_input(raw, pretrained):
     """``--use_pretrain_script`` with a raw multi-task input: an absent or ``{}`` shared
@@ -450,7 +467,7 @@ def complete_multitask_input(raw, pretrained):
     ``shared_dict``) is taken from the :class:`Pretrained` model, and so is the absent or ``{}``
     ``fitting_net`` of every head that starts from a branch (``finetune_head``, or a head named
     like a branch). A new head's fitting net must be given."""
-    from dpkeras.multitask.config import SHARED_MODEL_KEYS
+    from dpkeras.config import SHARED_MODEL_KEYS
 
     raw = copy.deepcopy(raw)
     model = raw["model"]

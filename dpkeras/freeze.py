@@ -26,19 +26,17 @@ flags.DEFINE_bool("united_model", False, "multi-task model: freeze every head in
 def freeze(source, output, head=None, united_model=False):
     """Write the model at ``source`` to ``output``; returns the source's kind."""
     from dpkeras.errors import DPKerasError
-    from dpkeras.export import save_model
-    from dpkeras.model.load import load_model
-    from dpkeras.multitask.load import load_multitask, save_united, single_head_model
+    from dpkeras.export import save_model, save_united
+    from dpkeras.load import load, pick_head
+    from dpkeras.multitask import MultiTaskModel
 
-    multi = load_multitask(source)
-    if multi is None:
+    model, kind = load(source)
+    if not isinstance(model, MultiTaskModel):
         if united_model:
             raise DPKerasError(f"{source}: --united_model needs a multi-task model; this one "
                                "is single-task")
-        model, kind = load_model(source, head=head)
-        save_model(model, output)
+        save_model(pick_head(model, head, source), output)
         return kind
-    model, kind = multi
     if united_model:
         if head is not None:
             raise DPKerasError("give either --head NAME or --united_model, not both")
@@ -50,8 +48,7 @@ def freeze(source, output, head=None, united_model=False):
         raise DPKerasError(f"{source}: a multi-task model with heads {model.head_names()}; "
                            "freeze one with --head NAME, or all with --united_model")
     else:
-        model.head(head)
-        save_model(single_head_model(model, head), output)
+        save_model(model.standalone_head(head), output)
     return kind
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from dpkeras.errors import DPKerasError
-from dpkeras.model.load import load_model
+from dpkeras.load import load_model
 from dpkeras.serving import SortedEvaluator, make_serving_fn, model_neighbor_list
 
 
@@ -106,7 +106,7 @@ class _DeepEval:
 
 
 class DeepPot(_DeepEval):
-    """A loaded energy model. ``path``: any format accepted by :func:`dpkeras.model.load.load_model`."""
+    """A loaded energy model. ``path``: any format accepted by :func:`dpkeras.load.load_model`."""
 
     model_kinds = ("ener",)
 

@@ -3,7 +3,7 @@
 Attributes: ``model-branch`` (the branches: one per head of a multi-task model, the one branch
 ``Default`` of a single-head model, plus ``RANDOM``), ``type-map``, ``descriptor``,
 ``fitting-net`` (the normalized config sections, per head) and ``size`` (parameter counts).
-``MODEL``: anything :func:`dpkeras.model.load.load_model` reads (a multi-task run or united
+``MODEL``: anything :func:`dpkeras.load.load_model` reads (a multi-task run or united
 SavedModel too), or a model zoo name.
 """
 
@@ -23,7 +23,7 @@ def _count(variables):
 def describe(path, attributes):
     """The lines ``dpkeras.show`` prints for ``attributes`` of the model at ``path``."""
     from dpkeras.finetune import RANDOM, resolve_pretrained
-    from dpkeras.multitask.load import load_heads
+    from dpkeras.load import load_heads
 
     bad = [a for a in attributes if a not in ATTRIBUTES]
     if bad:

@@ -100,7 +100,7 @@ def main(argv):
     del argv
     from dpkeras.errors import DPKerasError
     from dpkeras.infer import DeepDipole, DeepPolar, DeepPot
-    from dpkeras.model.load import load_model
+    from dpkeras.load import load_model
 
     cli.setup_logging(FLAGS.log_level)
     if not FLAGS.model or not FLAGS.system:

@@ -75,45 +75,29 @@ def main(argv):
 
         raise DPKerasError("--model_branch and --use_pretrain_script need --finetune PRETRAINED")
     elif FLAGS.init_frz_model:
-        from dpkeras.multitask.config import load_input_from_frozen
+        from dpkeras.load import load_input_from_frozen
 
         config = load_input_from_frozen(path, FLAGS.init_frz_model)
     else:
         config = load_input(path)
     if FLAGS.numb_steps is not None:
         config["training"]["numb_steps"] = FLAGS.numb_steps
-    from dpkeras.multitask.config import is_multitask
-
-    if is_multitask(config):
-        from dpkeras.multitask.trainer import MultiTaskTrainer
-
-        from dpkeras.distribute import strategy_from_env
-
-        if spec is not None and (FLAGS.mirrored or os.environ.get("TF_CONFIG")):
-            from dpkeras.errors import DPKerasError
-
-            raise DPKerasError("--finetune under tf.distribute (TF_CONFIG, --mirrored) is not "
-                               "implemented yet")
-
-        strategy = strategy_from_env(FLAGS.mirrored)   # before TensorFlow runs any op
-        for section in config["training"]["data_dict"].values():
-            resolve_systems({"training": section}, path)
-        MultiTaskTrainer(config, FLAGS.output_dir, restart=FLAGS.restart,
-                         init_model=FLAGS.init_model or FLAGS.init_frz_model,
-                         skip_neighbor_stat=FLAGS.skip_neighbor_stat,
-                         jit_compile=FLAGS.jit_compile, strategy=strategy,
-                         finetune=spec).run()
-        return
     from dpkeras.distribute import strategy_from_env
+    from dpkeras.config import is_multitask
 
     if spec is not None and (FLAGS.mirrored or os.environ.get("TF_CONFIG")):
         from dpkeras.errors import DPKerasError
 
         raise DPKerasError("--finetune under tf.distribute (TF_CONFIG, --mirrored) is not "
                            "implemented yet")
-    strategy = None if spec is not None else strategy_from_env(FLAGS.mirrored)
-    config = resolve_systems(config, path)
-    Trainer(config, FLAGS.output_dir, restart=FLAGS.restart, init_model=FLAGS.init_model,
+    strategy = None if spec is not None else strategy_from_env(FLAGS.mirrored)   # before
+    if is_multitask(config):                                 # TensorFlow runs any op
+        for section in config["training"]["data_dict"].values():
+            resolve_systems({"training": section}, path)
+    else:
+        config = resolve_systems(config, path)
+    Trainer(config, FLAGS.output_dir, restart=FLAGS.restart,
+            init_model=FLAGS.init_model or FLAGS.init_frz_model,
             skip_neighbor_stat=FLAGS.skip_neighbor_stat, jit_compile=FLAGS.jit_compile,
             finetune=spec, strategy=strategy).run()
 

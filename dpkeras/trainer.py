@@ -1,8 +1,26 @@
-"""Single-task training loop: DeePMD-kit semantics, Keras model and optimizer, TF checkpoints.
+"""The training loop: DeePMD-kit semantics, Keras model and optimizer, TF checkpoints.
 
 ``Trainer(config, output_dir).run()`` with a normalized ``input.json`` dict
-(:func:`dpkeras.config.normalize`). Writes ``lcurve.out`` (DeePMD-kit's columns), ``out.json``
-(the normalized input), ``train.log`` and ``checkpoints/``.
+(:func:`dpkeras.config.normalize`), single- or multi-task. A single-task input is one head,
+``Default``; a multi-task input has one head per ``model.model_dict`` entry sharing one
+descriptor. Writes ``lcurve.out`` (DeePMD-kit's columns), ``out.json`` (the normalized input),
+``train.log`` and ``checkpoints/``.
+
+The head of step ``s`` is :func:`head_for_step` ``(seed, s, probs)`` and its batch is its
+data's ``sample(seed, s)``: pure functions of the seed and the step, so a restarted run
+continues with exactly the same heads and batches. Each ``(head, system composition)`` gets its
+own compiled step (XLA when ``jit_compile``) that runs the shared descriptor and that head's
+fitting and applies Adam to their variables only. One Adam optimizer holds the state of every
+variable; the learning rate follows the global step.
+
+Under a ``tf.distribute`` strategy (``strategy``, :mod:`dpkeras.distribute`) every replica
+trains the same head on its share of the global batch, the loss divided by the replica count;
+only the chief writes to ``output_dir``; the evaluations run unreplicated.
+
+``lcurve.out``: single-task, DeePMD-kit's ``M_val M_trn`` per metric, the training column being
+the metrics of the step's own batch; multi-task, ``M_val_H M_trn_H`` per head ``H`` (DeePMD-kit's
+multi-task naming), each head evaluated at every ``disp_freq`` step on a training batch of its
+own and on its validation data (``nan`` without one).
 """
 
 import contextlib
@@ -16,231 +34,358 @@ import numpy as np
 import tensorflow as tf
 
 from dpkeras import checkpoint
-from dpkeras.atomic import atomic_write_text
+from dpkeras import distribute
 from dpkeras import lr as lr_mod
+from dpkeras.atomic import atomic_write_text
+from dpkeras.config import DEFAULT_HEAD, is_multitask
 from dpkeras.data.pipeline import DataSystems
 from dpkeras.errors import DPKerasError
 from dpkeras.fitting.stats import set_output_stats
+from dpkeras.lcurve import LCurve, add_file_log, fmt_time
 from dpkeras.loss import make_loss
 from dpkeras.model.weights import build_model, get_weights, set_weights
+from dpkeras.multitask.model import MultiTaskModel
 from dpkeras.nlist import batch_args
 from dpkeras.stat import compute_env_stats, report_neighbor_stat, resolve_auto_sel
 
 log = logging.getLogger("dpkeras")
 
 MODEL_INPUTS = ("coord", "box", "atype", "nlist", "shift", "fparam", "aparam")
+_HEAD_STREAM = 0x6D74   # the random stream of the head choice (data batches use 0-2)
+_TRAIN_EVAL_STREAM = 2  # multi-task: the training batches evaluated at display steps
+
+
+def head_for_step(seed, step, probs):
+    """Index of the head trained at ``step``: drawn with probabilities ``probs`` from a
+    generator seeded by ``(seed, step)`` only."""
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(step), _HEAD_STREAM])
+    return int(rng.choice(len(probs), p=probs))
+
+
+class _StepSubset:
+    """A ``DataSystems`` whose step ``i`` is step ``steps[i]`` of the underlying data: the
+    batches of one head, in order, through the one input pipeline."""
+
+    def __init__(self, data, steps, stream=0):
+        self._data, self._steps, self._stream = data, steps, stream
+
+    def __getattr__(self, name):
+        return getattr(self._data, name)
+
+    def sample(self, seed, i, stream=0):
+        return self._data.sample(seed, self._steps[i], self._stream)
+
+    def dataset(self, seed, **nlist):
+        """The batches of the subset's steps; ``nlist``: :func:`dpkeras.nlist.batch_args`."""
+        return DataSystems.dataset(self, seed, 0, len(self._steps), **nlist)
 
 
 class Trainer:
     """Args:
-      config: normalized input dict.
-      output_dir: where ``lcurve.out``, logs and checkpoints go.
+      config: normalized input dict (single- or multi-task).
+      output_dir: where ``lcurve.out``, ``out.json``, ``train.log`` and ``checkpoints/`` go.
       restart: a run or checkpoint directory to resume exactly (step, lr, optimizer state).
-      init_model: a model path (any format) whose weights initialize a fresh run.
-      finetune: a :class:`dpkeras.finetune.FinetuneSpec` (``config["model"]`` must be the
-        section :func:`dpkeras.finetune.load_finetune_input` made): start from the pretrained
-        weights with a recalibrated energy bias, and report the validation errors.
+      init_model: a model (any format; ``--init_model`` / ``--init_frz_model``) whose
+        descriptor, and the fitting nets of the heads it shares with this input by name (a
+        single-task model's head is ``Default``), initialize a fresh run.
+      finetune: how the model starts from a pretrained one, any object with
+        ``initialize(model, train_data, valid_data, ntest, seed)`` and ``report(model,
+        train_data, valid_data)`` (``*_data``: ``{head: DataSystems or None}``), e.g.
+        :class:`dpkeras.finetune.FinetuneSpec`.
       skip_neighbor_stat: do not scan the data for the neighbor statistics.
-      jit_compile: compile the steps with XLA (one compilation per system composition).
-      strategy: a ``tf.distribute`` strategy or None (:mod:`dpkeras.distribute`; its steps
-        are not XLA-compiled, only the chief writes to ``output_dir``).
+      jit_compile: compile the steps with XLA (one compilation per head and composition).
+      strategy: a ``tf.distribute`` strategy or None (its steps are not XLA-compiled).
     """
 
     def __init__(self, config, output_dir=".", restart=None, init_model=None,
                  skip_neighbor_stat=False, jit_compile=True, finetune=None, strategy=None):
-        from dpkeras import distribute
-
-        self.config, self.strategy = config, strategy
-        self.output_dir = output_dir if strategy is None else distribute.worker_output_dir(
-            strategy, output_dir)
-        self.restart = restart
-        self.init_model = init_model
-        self.finetune = finetune
         if finetune is not None and init_model:
             raise DPKerasError("give either --finetune or --init_model, not both")
-        self.skip_neighbor_stat = skip_neighbor_stat
-        self.jit_compile = jit_compile
+        self.config, self.strategy, self.finetune = config, strategy, finetune
+        self.output_dir = output_dir if strategy is None else distribute.worker_output_dir(
+            strategy, output_dir)
+        self.restart, self.init_model = restart, init_model
+        self.skip_neighbor_stat, self.jit_compile = skip_neighbor_stat, jit_compile
         t = config["training"]
         self.numb_steps = t["numb_steps"]
         self.seed = t["seed"] if t["seed"] is not None else int(np.random.SeedSequence().entropy
                                                                  % (2 ** 31))
         self.disp_freq, self.save_freq = t["disp_freq"], t["save_freq"]
-        type_map = config["model"]["type_map"]
-        self.train_data = DataSystems(t["training_data"], type_map, "training.training_data")
-        if strategy is not None:
-            distribute.check_batch_sizes(strategy, self.train_data, "training.training_data")
-        self.valid_data = None
-        if t["validation_data"] is not None:
-            self.valid_data = DataSystems(t["validation_data"], type_map,
-                                          "training.validation_data")
-        model_cfg = resolve_auto_sel(config["model"], self.train_data)
-        if model_cfg != config["model"]:
-            log.info("sel \"auto\" from the training data: %s", _sels(model_cfg["descriptor"]))
-            self.config = config = dict(config, model=model_cfg)
+        self.multi = is_multitask(config)
+        if self.multi:
+            self.heads = list(config["model"]["model_dict"])
+            self.probs = np.array([t["model_prob"][h] for h in self.heads], dtype=np.float64)
+            data = {h: (t["data_dict"][h], f"training.data_dict.{h}.") for h in self.heads}
+        else:
+            self.heads, self.probs = [DEFAULT_HEAD], np.ones(1)
+            data = {DEFAULT_HEAD: (t, "training.")}
+        self.train_data, self.valid_data, self.numb_btch = {}, {}, {}
+        for h, (dd, where) in data.items():
+            type_map = self.section(h)["type_map"]
+            self.train_data[h] = DataSystems(dd["training_data"], type_map,
+                                             f"{where}training_data")
+            if strategy is not None:
+                distribute.check_batch_sizes(strategy, self.train_data[h],
+                                             f"{where}training_data")
+            self.valid_data[h] = None if dd["validation_data"] is None else DataSystems(
+                dd["validation_data"], type_map, f"{where}validation_data")
+            self.numb_btch[h] = (dd["validation_data"] or {}).get("numb_btch", 1)
+        self._resolve_auto_sel()
         self.schedule = lr_mod.from_config(config["learning_rate"], self.numb_steps)
-        self.loss = make_loss(config["loss"], self.schedule.start_lr, config["model"])
+        losses = config["loss_dict"] if self.multi else {DEFAULT_HEAD: config["loss"]}
+        self.losses = {h: make_loss(losses[h], self.schedule.start_lr, self.section(h))
+                       for h in self.heads}
+
+    def section(self, head):
+        """The normalized single-task model section of ``head``."""
+        m = self.config["model"]
+        return m["model_dict"][head] if self.multi else m
+
+    def _resolve_auto_sel(self):
+        """``sel: "auto"``: from the training data of every head (one shared descriptor)."""
+        data = self.all_train_data()
+        sections = {h: resolve_auto_sel(self.section(h), data) for h in self.heads}
+        if all(sections[h] == self.section(h) for h in self.heads):
+            return
+        d = sections[self.heads[0]]["descriptor"]
+        log.info("sel \"auto\" from the training data: %s", [x["sel"] for x in d["list"]]
+                 if d["type"] == "hybrid" else d["sel"])
+        model = {"model_dict": sections} if self.multi else sections[DEFAULT_HEAD]
+        self.config = dict(self.config, model=model)
+
+    def all_train_data(self):
+        """Every head's training systems as one ``DataSystems`` (descriptor statistics)."""
+        if len(self.heads) == 1:
+            return self.train_data[self.heads[0]]
+        systems, sizes = [], []
+        for h in self.heads:
+            systems += self.config["training"]["data_dict"][h]["training_data"]["systems"]
+            sizes += list(self.train_data[h].batch_sizes)
+        section = {"systems": systems, "batch_size": sizes, "auto_prob": "prob_uniform",
+                   "sys_probs": None}
+        return DataSystems(section, self.train_data[self.heads[0]].type_map,
+                           "training.data_dict")
+
+    def head_of(self, step):
+        return self.heads[head_for_step(self.seed, step, self.probs)]
 
     # --- setup ------------------------------------------------------------------------------
+    def build(self):
+        """``(model, optimizer, start_step)``: fresh (statistics from the data), restored
+        (``restart``), fine-tuned or initialized from ``init_model``; under the strategy."""
+        with self.strategy.scope() if self.strategy else contextlib.nullcontext():
+            return self._build()
+
+    def nets(self, model):
+        """``{head: single-task model}`` of the model being trained."""
+        return dict(model.heads) if self.multi else {DEFAULT_HEAD: model}
+
     def _build(self):
         cfg = self.config["model"]
         keras.utils.set_random_seed(self.seed)
-        model = build_model(cfg)
-        d = model.descriptor
+        model = MultiTaskModel(cfg) if self.multi else build_model(cfg)
+        nets = self.nets(model)
         if not self.skip_neighbor_stat:
-            report_neighbor_stat(self.train_data, d, log)
-        start_step = 0
-        apply_trainable(model, cfg)
+            report_neighbor_stat(self.all_train_data(), model.descriptor, log)
+        for h, net in nets.items():
+            apply_trainable(net, self.section(h))
         optimizer = keras.optimizers.Adam(learning_rate=self.schedule, epsilon=1e-8)
         optimizer.build(model.trainable_variables)
         if self.restart:
-            ckpt, start_step = checkpoint.resume(self.restart, model, optimizer, cfg)
-            log.info("restarted from %s at step %d", ckpt, start_step)
-        elif self.finetune is not None:
-            from dpkeras.finetune import initialize
-
-            initialize(model, self.finetune, self.train_data, self.valid_data or self.train_data,
-                       cfg["data_bias_nsample"], self.seed)
-        elif self.init_model:
-            from dpkeras.model.load import load_model
-
-            src, _ = load_model(self.init_model)
-            if src.get_type_map() != model.get_type_map():
-                raise DPKerasError(f"{self.init_model}: type_map {src.get_type_map()} differs "
-                                   f"from input.json's {model.get_type_map()}")
-            set_weights(model, get_weights(src), self.init_model)
-            log.info("initialized the weights from %s", self.init_model)
+            ckpt, start = checkpoint.resume(self.restart, model, optimizer, cfg)
+            log.info("restarted from %s at step %d", ckpt, start)
+            return model, optimizer, start
+        first = self.section(self.heads[0])
+        if self.finetune is not None:
+            self.finetune.initialize(model, self.train_data, self.valid_data,
+                                     first["data_bias_nsample"], self.seed)
+            return model, optimizer, 0
+        if self.init_model:
+            fresh = init_from(nets, model, self.init_model)
         else:
-            for leaf in d.leaves():   # hybrid: every sub-descriptor has its own statistics
+            fresh = list(self.heads)
+            data = self.all_train_data()
+            for leaf in model.descriptor.leaves():   # hybrid: every member has its statistics
                 leaf.env_mat.set_stats(*compute_env_stats(
-                    self.train_data, leaf, cfg["data_stat_nbatch"], cfg["data_stat_protect"]))
-            set_output_stats(model, self.train_data, cfg)
-        return model, optimizer, start_step
+                    data, leaf, first["data_stat_nbatch"], first["data_stat_protect"]))
+        for h in fresh:   # energy bias, polar diagonal shift, fparam statistics
+            if self.multi:
+                log.info("head %s: output statistics from its data", h)
+            set_output_stats(nets[h], self.train_data[h], self.section(h))
+        return model, optimizer, 0
 
     # --- compiled steps ----------------------------------------------------------------------
-    def _make_steps(self, model, optimizer):
-        """``train_step(batch)`` and ``eval_step(batch, lr)``.
+    def make_steps(self, model, optimizer):
+        """``train_step(head, batch)`` and ``eval_step(head, batch, lr)``: one compiled function
+        per ``(head, system composition)`` (batches come from one system, atoms sorted by type,
+        so the per-type slices are static)."""
+        ntypes, cache, nets = model.get_ntypes(), {}, self.nets(model)
+        variables = {h: (model.head_trainable_variables(h) if self.multi
+                         else model.trainable_variables) for h in self.heads}
+        replicas = 1 if self.strategy is None else self.strategy.num_replicas_in_sync
 
-        Batches come from one system with atoms sorted by type, so each system composition gets
-        its own compiled function with static per-type slices (XLA when ``jit_compile``).
-        """
-        loss_fn, ntypes = self.loss, model.get_ntypes()
-        cache = {}
-
-        def train(batch, type_counts):
+        def train(batch, head, type_counts):
             lr = self.schedule(optimizer.iterations)
-            inputs = {k: batch[k] for k in MODEL_INPUTS}
             with tf.GradientTape() as tape:
-                out = model(inputs, training=True, type_counts=type_counts)
-                loss, metrics = loss_fn(out, batch, lr)
-            grads = tape.gradient(loss, model.trainable_variables)
-            optimizer.apply(grads, model.trainable_variables)
+                out = nets[head]({k: batch[k] for k in MODEL_INPUTS}, training=True,
+                                 type_counts=type_counts)
+                loss, metrics = self.losses[head](out, batch, lr)
+                if replicas > 1:   # the optimizer sums the replicas' gradients
+                    loss = loss / replicas
+            optimizer.apply(tape.gradient(loss, variables[head]), variables[head])
             return metrics
 
-        def evaluate(batch, lr, type_counts):
-            out = model({k: batch[k] for k in MODEL_INPUTS}, type_counts=type_counts)
-            return loss_fn(out, batch, lr)[1]
+        def evaluate(batch, lr, head, type_counts):
+            out = nets[head]({k: batch[k] for k in MODEL_INPUTS}, type_counts=type_counts)
+            return self.losses[head](out, batch, lr)[1]
 
-        def compiled(fn, batch):
+        def compiled(kind, head, batch):
             counts = tuple(np.bincount(batch["atype"][0].numpy(), minlength=ntypes).tolist())
-            key = (fn.__name__, counts)
+            key = (kind, head, counts)
             if key not in cache:
-                cache[key] = tf.function(
-                    lambda *args: fn(*args, type_counts=counts), jit_compile=self.jit_compile,
-                    reduce_retracing=True)
+                if kind == "train" and self.strategy is not None:
+                    cache[key] = tf.function(lambda b: self.strategy.run(
+                        train, args=(b, head), kwargs={"type_counts": counts}))
+                else:
+                    fn = train if kind == "train" else evaluate
+                    cache[key] = tf.function(
+                        lambda *args: fn(*args, head=head, type_counts=counts),
+                        jit_compile=self.jit_compile, reduce_retracing=True)
             return cache[key]
 
-        def train_step(batch):
-            return compiled(train, batch)(batch)
+        def train_step(head, batch):
+            if self.strategy is None:
+                return compiled("train", head, batch)(batch)
+            out = compiled("train", head, batch)(distribute.split_batch(self.strategy, batch))
+            return {k: self.strategy.reduce("MEAN", v, axis=None) for k, v in out.items()}
 
-        def eval_step(batch, lr):
-            return compiled(evaluate, batch)(batch, tf.cast(lr, tf.float64))
+        def eval_step(head, batch, lr):
+            return compiled("eval", head, batch)(batch, tf.cast(lr, tf.float64))
 
-        if self.strategy is not None:
-            return self._replicated_step(model, optimizer), eval_step
         return train_step, eval_step
-
-    def _replicated_step(self, model, optimizer):
-        """``train_step(batch)`` under the strategy: each replica trains on its frames, the
-        loss divided by the replica count (:func:`dpkeras.distribute.replicated_step`)."""
-        from dpkeras.distribute import replicated_step
-
-        n = self.strategy.num_replicas_in_sync
-
-        def replica(batch, type_counts):
-            lr = self.schedule(optimizer.iterations)
-            with tf.GradientTape() as tape:
-                out = model({k: batch[k] for k in MODEL_INPUTS}, training=True,
-                            type_counts=type_counts)
-                loss, metrics = self.loss(out, batch, lr)
-                scaled = loss / n
-            optimizer.apply(tape.gradient(scaled, model.trainable_variables),
-                            model.trainable_variables)
-            return metrics
-
-        return replicated_step(self.strategy, replica, model.get_ntypes())
 
     # --- loop ------------------------------------------------------------------------------
     def run(self):
         os.makedirs(self.output_dir, exist_ok=True)
-        _add_file_log(os.path.join(self.output_dir, "train.log"))
+        add_file_log(os.path.join(self.output_dir, "train.log"))
         atomic_write_text(os.path.join(self.output_dir, "out.json"),
-                                     json.dumps(self.config, indent=2))
-        with self.strategy.scope() if self.strategy else contextlib.nullcontext():
-            model, optimizer, start = self._build()
-        train_step, eval_step = self._make_steps(model, optimizer)
-        names = self.loss.metric_names()
-        lcurve = LCurve(os.path.join(self.output_dir, self.config["training"]["disp_file"]),
-                        names, self.valid_data is not None, start)
-        model_cfg = self.config["model"]
-        keep = self.config["training"]["max_ckpt_keep"]
+                          json.dumps(self.config, indent=2))
+        model, optimizer, start = self.build()
+        train_step, eval_step = self.make_steps(model, optimizer)
         d = model.descriptor
-        if start == 0:   # DeePMD-kit's step-0 line: the untrained model on the first batch
-            first = next(iter(self.train_data.dataset(self.seed, 0, 1, **batch_args(d))))
-            lcurve.write(0, self._valid(eval_step, 0, d), eval_step(first, self.schedule(0)),
-                         self.schedule.value(0))
-        ds = self.train_data.dataset(self.seed, start, self.numb_steps, **batch_args(d))
+        names = [(h, k) for h in self.heads for k in self.losses[h].metric_names()]
+        label = (lambda hk, kind: f"{hk[1]}_{kind}_{hk[0]}") if self.multi else \
+            (lambda hk, kind: f"{hk[1]}_{kind}")
+        has_valid = any(v is not None for v in self.valid_data.values())
+        lcurve = LCurve(os.path.join(self.output_dir, self.config["training"]["disp_file"]),
+                        names, has_valid, start, label=label)
+        keep = self.config["training"]["max_ckpt_keep"]
+        if start == 0:   # DeePMD-kit's step-0 line: the untrained model
+            self._display(lcurve, eval_step, 0, d, None)
+        steps = range(start, self.numb_steps)
+        order = [head_for_step(self.seed, s, self.probs) for s in steps] \
+            if len(self.heads) > 1 else [0] * len(steps)
+        batches = {}
+        for i, h in enumerate(self.heads):
+            mine = [s for s, k in zip(steps, order) if k == i]
+            if mine:
+                batches[h] = iter(_StepSubset(self.train_data[h], mine).dataset(
+                    self.seed, **batch_args(d)))
+        counts = {h: 0 for h in self.heads}
         t0, last_t, last_step = time.time(), time.time(), start
         step = start
-        for batch in ds:
-            metrics = train_step(batch)
+        for i in order:
+            h = self.heads[i]
+            metrics = train_step(h, next(batches[h]))
+            counts[h] += 1
             step += 1
             if step % self.disp_freq == 0 or step == self.numb_steps:
-                trn = {k: float(v) for k, v in metrics.items()}
-                lr_now = self.schedule.value(step)
-                lcurve.write(step, self._valid(eval_step, step, d), trn, lr_now)
+                trn = self._display(lcurve, eval_step, step, d, (h, metrics))
                 now = time.time()
                 rate = (step - last_step) / max(now - last_t, 1e-9)
-                eta = (self.numb_steps - step) / max(rate, 1e-9)
-                log.info("step %d/%d  %s  lr %.2e  %.2f steps/s  ETA %s", step,
-                         self.numb_steps, "  ".join(f"{k}_trn {v:.3e}" for k, v in trn.items()),
-                         lr_now, rate, _fmt_time(eta))
+                log.info("step %d/%d  %s  lr %.2e  %.2f steps/s  ETA %s", step, self.numb_steps,
+                         "  ".join(f"{label(hk, 'trn')} {v:.3e}" for hk, v in trn.items()),
+                         self.schedule.value(step), rate,
+                         fmt_time((self.numb_steps - step) / max(rate, 1e-9)))
                 last_t, last_step = now, step
             if step % self.save_freq == 0 or step == self.numb_steps:
-                path = checkpoint.save(self.output_dir, step, model, optimizer, model_cfg, keep)
-                log.info("saved checkpoint %s", path)
+                log.info("saved checkpoint %s", checkpoint.save(
+                    self.output_dir, step, model, optimizer, self.config["model"], keep))
         if step == 0:   # numb_steps 0 (e.g. a fine-tuned model with its bias recalibrated only)
-            log.info("saved checkpoint %s", checkpoint.save(self.output_dir, 0, model, optimizer,
-                                                            model_cfg, keep))
+            log.info("saved checkpoint %s", checkpoint.save(
+                self.output_dir, 0, model, optimizer, self.config["model"], keep))
         lcurve.close()
-        log.info("finished %d steps in %s", step - start, _fmt_time(time.time() - t0))
+        log.info("finished %d steps in %s%s", step - start, fmt_time(time.time() - t0),
+                 f"; steps per head: {counts}" if self.multi else "")
         if self.finetune is not None:
-            from dpkeras.finetune import report_error
-
-            report_error(model, self.valid_data or self.train_data, "fine-tuned model")
+            self.finetune.report(model, self.train_data, self.valid_data)
+        self.step_counts = counts
         return model
 
-    def _valid(self, eval_step, step, d):
-        """Validation metrics over ``numb_btch`` batches (RMS over batches), or ``None``."""
-        if self.valid_data is None:
-            return None
-        nb = self.config["training"]["validation_data"].get("numb_btch", 1)
-        ds = self.valid_data.dataset(self.seed, step * nb, step * nb + nb, stream=1,
-                                     **batch_args(d))
+    def _display(self, lcurve, eval_step, step, d, trained):
+        """Write the ``lcurve.out`` line of ``step``; returns the training metrics
+        ``{(head, metric): value}``. ``trained``: ``(head, metrics)`` of the step just made
+        (``None`` at step 0), the training column of a single-task run; a multi-task run
+        evaluates every head on a display batch of its own."""
+        lr = self.schedule(step)
+        trn, val = {}, {}
+        for h in self.heads:
+            if self.multi:
+                stream = _StepSubset(self.train_data[h], [step], _TRAIN_EVAL_STREAM)
+                batch = next(iter(stream.dataset(self.seed, **batch_args(d))))
+                metrics = eval_step(h, batch, lr)
+            elif trained is None:    # the first training batch
+                batch = next(iter(self.train_data[h].dataset(self.seed, 0, 1, **batch_args(d))))
+                metrics = eval_step(h, batch, lr)
+            else:
+                metrics = trained[1]
+            trn.update({(h, k): float(v) for k, v in metrics.items()})
+            val.update({(h, k): v for k, v in self._valid(eval_step, h, step, d).items()})
+        lcurve.write(step, val, trn, self.schedule.value(step))
+        return trn
+
+    def _valid(self, eval_step, h, step, d):
+        """Validation metrics of head ``h`` over ``numb_btch`` batches (RMS over batches);
+        ``nan`` without validation data."""
+        data, nb = self.valid_data[h], self.numb_btch[h]
+        if data is None:
+            return {k: float("nan") for k in self.losses[h].metric_names()}
+        ds = data.dataset(self.seed, step * nb, step * nb + nb, stream=1, **batch_args(d))
         acc = {}
         for batch in ds:
-            for k, v in eval_step(batch, self.schedule(step)).items():
+            for k, v in eval_step(h, batch, self.schedule(step)).items():
                 acc.setdefault(k, []).append(float(v) ** 2)
         return {k: float(np.sqrt(np.mean(v))) for k, v in acc.items()}
+
+
+def init_from(nets, model, path):
+    """``--init_model``: copy into ``model`` (heads ``nets``) the weights of the model at
+    ``path``: every head it has by the same name, whole (its descriptor and fitting), or else
+    its descriptor only. Returns the heads left to initialize from data."""
+    from dpkeras.load import heads_of, load
+
+    src, _ = load(path)
+    if src.get_type_map() != model.get_type_map():
+        raise DPKerasError(f"{path}: type_map {src.get_type_map()} differs from input.json's "
+                           f"{model.get_type_map()}")
+    src_heads = heads_of(src)
+    common = [h for h in nets if h in src_heads]
+    if not common:
+        _copy(src.descriptor.weights, model.descriptor.weights, path, "descriptor")
+    for h in common:
+        set_weights(nets[h], get_weights(src_heads[h]), path)
+    log.info("initialized the descriptor%s from %s", f" and heads {common}" if common else "",
+             path)
+    return [h for h in nets if h not in src_heads]
+
+
+def _copy(src, dst, path, what):
+    if len(src) != len(dst) or any(tuple(a.shape) != tuple(b.shape) for a, b in zip(src, dst)):
+        raise DPKerasError(f"{path}: the {what} weights do not match this input's "
+                           f"({len(src)} vs {len(dst)} arrays, or other shapes); the "
+                           "network settings differ")
+    for a, b in zip(src, dst):
+        b.assign(a)
 
 
 def apply_trainable(model, model_section):
@@ -268,64 +413,3 @@ def apply_trainable(model, model_section):
                 for v in variables:
                     if v is not None and not keep:
                         v.trainable = False
-
-
-class LCurve:
-    """``lcurve.out`` in DeePMD-kit's format; on restart, lines after the restored step are
-    dropped so the file continues exactly. ``label(name, "val" | "trn")``: a column's header
-    (default ``f"{name}_{kind}"``)."""
-
-    def __init__(self, path, names, has_valid, start_step, label=None):
-        self.names, self.has_valid = names, has_valid
-        if start_step > 0 and os.path.exists(path):
-            with open(path) as f:
-                lines = f.readlines()
-            kept = [ln for ln in lines if ln.startswith("#") or
-                    (ln.split() and int(ln.split()[0]) <= start_step)]
-            atomic_write_text(path, "".join(kept))
-            self.f = open(path, "a")
-        else:
-            self.f = open(path, "w")
-            head = "%-7s" % "# step"
-            label = label or (lambda k, kind: f"{k}_{kind}")
-            for k in names:
-                head += ("   %11s %11s" % (label(k, "val"), label(k, "trn"))) if has_valid \
-                    else ("   %11s" % label(k, "trn"))
-            head += "   %-8s\n" % "lr"
-            self.f.write(head)
-            self.f.write("# If there is no available reference data, rmse_*_{val,trn} will "
-                         "print nan\n")
-            self.f.flush()
-
-    def write(self, step, valid, train, lr):
-        line = "%7d" % step
-        for k in self.names:
-            trn = float(train[k])
-            if self.has_valid:
-                line += "   %11.2e %11.2e" % (valid[k], trn)
-            else:
-                line += "   %11.2e" % trn
-        line += "   %8.1e\n" % lr
-        self.f.write(line)
-        self.f.flush()
-
-    def close(self):
-        self.f.close()
-
-
-def _sels(d):
-    return [x["sel"] for x in d["list"]] if d["type"] == "hybrid" else d["sel"]
-
-
-def _fmt_time(sec):
-    sec = int(sec)
-    return f"{sec // 3600:d}:{sec % 3600 // 60:02d}:{sec % 60:02d}"
-
-
-def _add_file_log(path):
-    for h in log.handlers:
-        if isinstance(h, logging.FileHandler) and h.baseFilename == os.path.abspath(path):
-            return
-    h = logging.FileHandler(path)
-    h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    log.addHandler(h)

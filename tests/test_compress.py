@@ -23,7 +23,7 @@ def test_tables_are_deepmd_compress_tables(kind):
     same intervals and ranges, coefficients within 1e-6 of the largest, and both compressed
     models give DeePMD-kit's compressed outputs."""
     from dpkeras.compress import compress_model
-    from dpkeras.model.load import load_model
+    from dpkeras.load import load_model
     from dpkeras.model.weights import get_weights
 
     orig, _ = load_model(os.path.join(LEGACY, f"water_{kind}", "frozen_model.pb"))

@@ -61,9 +61,8 @@ def _check_weights(a, b):
 
 
 def test_two_workers_match_one_worker(tmp_path):
-    from dpkeras.model.load import load_model
-    from dpkeras.multitask.load import load_multitask
-    from dpkeras.multitask.trainer import MultiTaskTrainer
+    from dpkeras.load import load_model
+    from dpkeras.load import load
     from dpkeras.trainer import Trainer
 
     multi = tf_style(numb_steps=4)
@@ -78,7 +77,7 @@ def test_two_workers_match_one_worker(tmp_path):
         (tmp_path / f"{name}.json").write_text(json.dumps(cfg))
         procs += _start_workers(tmp_path / f"{name}.json",
                                 [tmp_path / f"{name}_w0", tmp_path / f"{name}_w1"])
-    MultiTaskTrainer(normalize(multi), str(tmp_path / "multi_one"), jit_compile=False,
+    Trainer(normalize(multi), str(tmp_path / "multi_one"), jit_compile=False,
                      skip_neighbor_stat=True).run()
     Trainer(normalize(single), str(tmp_path / "single_one"), jit_compile=False,
             skip_neighbor_stat=True).run()
@@ -87,8 +86,8 @@ def test_two_workers_match_one_worker(tmp_path):
         assert not (tmp_path / f"{name}_w1").exists()   # only the chief writes
         np.testing.assert_allclose(_lcurve(tmp_path / f"{name}_w0"),
                                    _lcurve(tmp_path / f"{name}_one"), rtol=1e-9)
-    _check_weights(load_multitask(str(tmp_path / "multi_w0"))[0].weights,
-                   load_multitask(str(tmp_path / "multi_one"))[0].weights)
+    _check_weights(load(str(tmp_path / "multi_w0"))[0].weights,
+                   load(str(tmp_path / "multi_one"))[0].weights)
     _check_weights(load_model(str(tmp_path / "single_w0"))[0].weights,
                    load_model(str(tmp_path / "single_one"))[0].weights)
 

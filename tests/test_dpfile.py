@@ -12,8 +12,9 @@ import pytest
 from conftest import TESTDATA, max_rel
 from dpkeras.errors import DPKerasError
 from dpkeras.infer import DeepPot
-from dpkeras.io.dpfile import load_dict, save_dict, write_dp
-from dpkeras.model.load import load_model
+from dpkeras.export import save_model
+from dpkeras.io.dp import load_dict, save_dict
+from dpkeras.load import load_model
 from dpkeras.model.weights import build_model, get_weights
 
 KEYS = ("energy", "force", "virial", "atom_energy", "atom_virial")
@@ -52,7 +53,7 @@ def test_written_dp_is_what_deepmd_kit_serializes(tmp_path, kind):
     ignores; dpkeras writes what TF does, false, so the numpy backend agrees too)."""
     model, _ = load_model(os.path.join(TESTDATA, kind, "frozen_model.pb"))
     out = str(tmp_path / "model.dp")
-    write_dp(model, out)
+    save_model(model, out)
     ours, theirs = load_dict(out)["model"], load_dict(os.path.join(TESTDATA, kind, "model.dp"))
     diff = _diff(ours, theirs["model"])
     nets = theirs["model"]["fitting"]["nets"]["networks"]
@@ -66,7 +67,7 @@ def test_written_dp_reads_back_to_deepmd_numbers(tmp_path, kind):
     ref = np.load(os.path.join(TESTDATA, kind, "reference.npz"))
     model, _ = load_model(os.path.join(TESTDATA, kind, "frozen_model.pb"))
     out = str(tmp_path / "model.dp")
-    write_dp(model, out)
+    save_model(model, out)
     dp = DeepPot(out)
     got = dp.eval(ref["coord"], ref["box"], ref["atype"], atomic=True)
     for g, key in zip(got, KEYS):
@@ -94,7 +95,7 @@ def test_dpkeras_se_atten_round_trips_every_weight(tmp_path):
                                        rng.uniform(0.5, 2.0, size=(3, 30, 4)))
     model.fitting.bias_atom_e.assign([-1.0, -2.0, -3.0])
     out = str(tmp_path / "m.dp")
-    write_dp(model, out)
+    save_model(model, out)
     back, kind = load_model(out)
     assert kind == "dp"
     d0, d1 = model.descriptor, back.descriptor
@@ -121,10 +122,10 @@ def test_se_atten_v2_and_smooth_models_are_refused_on_write(tmp_path):
                   _se_atten(tebd_input_mode="strip", smooth_type_embedding=True)):
         with pytest.raises(DPKerasError, match="smooth_type_embedding.*TF backend cannot "
                                                "serialize it either") as exc:
-            write_dp(model, out)
+            save_model(model, out)
         assert "v2.dp" in str(exc.value) and "\n" not in str(exc.value)
     with pytest.raises(DPKerasError, match="strip.*type_one_side"):
-        write_dp(_se_atten(tebd_input_mode="strip", type_one_side=True), out)
+        save_model(_se_atten(tebd_input_mode="strip", type_one_side=True), out)
     assert not os.path.exists(out)
 
 

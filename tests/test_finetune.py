@@ -220,7 +220,7 @@ def test_change_bias_and_show_cli(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "['Default', 'RANDOM']" in r.stdout and "['H', 'C', 'N', 'O']" in r.stdout
     assert '"attn": 64' in r.stdout and "Parameters in total" in r.stdout
-    from dpkeras.model.load import load_model
+    from dpkeras.load import load_model
 
     model, _ = load_model(out)   # all frames of every system: DeePMD-kit's numbers exactly
     assert rel(model.fitting.bias_atom_e.numpy(), meta["finetuned_bias_atom_e"]) < 1e-10

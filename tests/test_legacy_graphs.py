@@ -307,8 +307,8 @@ def test_init_frz_model_from_a_deepmd_2_2_united_graph(tmp_path):
     inherited heads `{}` (their fitting and layer_name sharing from the graph), the descriptor
     `{}`; the new run starts with the graph's numbers and trains."""
     from conftest import WATER
-    from dpkeras.multitask.config import load_input_from_frozen
-    from dpkeras.multitask.trainer import MultiTaskTrainer
+    from dpkeras.load import load_input_from_frozen
+    from dpkeras.trainer import Trainer
 
     united = os.path.join(MT, "united.pb")
     cfg = {"model": {"type_map": ["O", "H"], "descriptor": {},
@@ -327,7 +327,7 @@ def test_init_frz_model_from_a_deepmd_2_2_united_graph(tmp_path):
     config = load_input_from_frozen(str(inp), united)
     fit = config["model"]["model_dict"]["water_a"]["fitting_net"]
     assert fit["layer_name"] == ["l0", "l1", "out_a"]
-    tr = MultiTaskTrainer(config, str(tmp_path / "run"), init_model=united,
+    tr = Trainer(config, str(tmp_path / "run"), init_model=united,
                           skip_neighbor_stat=True, jit_compile=False)
     model, _, _ = tr.build()
     ref = dict(np.load(os.path.join(MT, "reference_water_b.npz")))

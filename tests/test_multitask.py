@@ -107,7 +107,7 @@ def test_single_and_multi_task_keys_do_not_mix():
               "training": {"training_data": [WATER[0]], "numb_steps": 1,
                            "data_dict": {"a": {}}}}
     assert "training.data_dict" in _error(single) and "multi-task key" in _error(single)
-    from dpkeras.multitask.config import is_multitask
+    from dpkeras.config import is_multitask
 
     del single["training"]["data_dict"]
     assert not is_multitask(normalize(single)) and is_multitask(normalize(tf_style()))
@@ -140,7 +140,7 @@ def test_layer_name_shape_mismatch_names_the_layer():
 
 # --- sampling ---------------------------------------------------------------------------------
 def test_head_frequencies_follow_the_weights():
-    from dpkeras.multitask.trainer import head_for_step
+    from dpkeras.trainer import head_for_step
 
     probs = np.array([0.2, 0.5, 0.3])
     n = 20000
@@ -158,10 +158,10 @@ def test_head_frequencies_follow_the_weights():
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """A 4-step two-head run (checkpoints at 2 and 4)."""
-    from dpkeras.multitask.trainer import MultiTaskTrainer
+    from dpkeras.trainer import Trainer
 
     out = str(tmp_path_factory.mktemp("mt") / "run")
-    tr = MultiTaskTrainer(normalize(tf_style()), out, jit_compile=False,
+    tr = Trainer(normalize(tf_style()), out, jit_compile=False,
                           skip_neighbor_stat=True)
     tr.run()
     tr.out = out
@@ -177,10 +177,10 @@ def _changed(before, variables):
 
 
 def test_one_step_updates_the_descriptor_and_only_the_chosen_head():
-    from dpkeras.multitask.trainer import MultiTaskTrainer, _StepSubset
+    from dpkeras.trainer import Trainer, _StepSubset
     from dpkeras.nlist import batch_args
 
-    tr = MultiTaskTrainer(normalize(tf_style()), "unused", jit_compile=False,
+    tr = Trainer(normalize(tf_style()), "unused", jit_compile=False,
                           skip_neighbor_stat=True)
     model, optimizer, _ = tr.build()
     train_step, _ = tr.make_steps(model, optimizer)
@@ -218,8 +218,8 @@ def test_one_step_updates_the_descriptor_and_only_the_chosen_head():
 
 def test_lcurve_checkpoint_and_exact_restart(run_dir, tmp_path):
     from dpkeras import checkpoint
-    from dpkeras.multitask.load import load_multitask
-    from dpkeras.multitask.trainer import MultiTaskTrainer
+    from dpkeras.load import load
+    from dpkeras.trainer import Trainer
 
     lines = open(os.path.join(run_dir.out, "lcurve.out")).read().splitlines()
     header = lines[0].split()[2:]
@@ -233,18 +233,18 @@ def test_lcurve_checkpoint_and_exact_restart(run_dir, tmp_path):
     assert sorted(checkpoint.list_steps(run_dir.out)) == [2, 4]
     # restart from step 2 in another directory: the same heads, batches and weights
     again = str(tmp_path / "again")
-    tr = MultiTaskTrainer(normalize(tf_style()), again, jit_compile=False,
+    tr = Trainer(normalize(tf_style()), again, jit_compile=False,
                           skip_neighbor_stat=True,
                           restart=os.path.join(run_dir.out, "checkpoints", "ckpt-2"))
     tr.run()
-    full, cont = load_multitask(run_dir.out)[0], load_multitask(again)[0]
+    full, cont = load(run_dir.out)[0], load(again)[0]
     assert len(full.weights) == len(cont.weights) > 20
     for x, y in zip(full.weights, cont.weights):
         assert x.path == y.path and np.array_equal(x.numpy(), y.numpy()), x.path
     with pytest.raises(DPKerasError, match="model section differs"):
         cfg = tf_style()
         cfg["model"]["fitting_net_dict"]["ener_b"]["seed"] = 9
-        MultiTaskTrainer(normalize(cfg), str(tmp_path / "x"), restart=run_dir.out,
+        Trainer(normalize(cfg), str(tmp_path / "x"), restart=run_dir.out,
                          skip_neighbor_stat=True).build()
 
 
@@ -252,8 +252,8 @@ def test_freeze_show_deeppot_and_init_frz_model(run_dir, tmp_path):
     from dpkeras.data.system import DeepmdSystem
     from dpkeras.freeze import freeze
     from dpkeras.infer import DeepPot
-    from dpkeras.multitask.config import load_input_from_frozen
-    from dpkeras.multitask.trainer import MultiTaskTrainer
+    from dpkeras.load import load_input_from_frozen
+    from dpkeras.trainer import Trainer
     from dpkeras.show import describe
 
     s = DeepmdSystem(WATER[3], ["O", "H"])
@@ -306,7 +306,7 @@ def test_freeze_show_deeppot_and_init_frz_model(run_dir, tmp_path):
     assert config["model"]["model_dict"]["ener_b"]["fitting_net"]["layer_name"] == LAYER_NAME
     assert config["model"]["model_dict"]["ener_c"]["descriptor"] == \
         normalize(tf_style())["model"]["model_dict"]["ener_a"]["descriptor"]
-    tr = MultiTaskTrainer(config, str(tmp_path / "next"), init_model=united,
+    tr = Trainer(config, str(tmp_path / "next"), init_model=united,
                           skip_neighbor_stat=True)
     model, _, _ = tr.build()
     e2 = DeepPot.from_model(model.heads["ener_b"]).eval(coord, box, s.atype)[0]
@@ -318,10 +318,10 @@ def test_freeze_show_deeppot_and_init_frz_model(run_dir, tmp_path):
 def test_energy_and_dipole_heads(tmp_path):
     from conftest import EXAMPLE_DATA
     from dpkeras.freeze import freeze
-    from dpkeras.model.load import load_model
+    from dpkeras.load import load_model
     from dpkeras.model.weights import get_weights
-    from dpkeras.multitask.load import load_multitask
-    from dpkeras.multitask.trainer import MultiTaskTrainer, head_for_step
+    from dpkeras.load import load
+    from dpkeras.trainer import Trainer, head_for_step
 
     dip = os.path.join(EXAMPLE_DATA, "water_tensor", "dipole")
     cfg = tf_style(numb_steps=4, layer_name=None)
@@ -344,13 +344,13 @@ def test_energy_and_dipole_heads(tmp_path):
     config = normalize(cfg)
     assert {head_for_step(1, s, [0.5, 0.5]) for s in range(4)} == {0, 1}   # both heads train
     out = str(tmp_path / "run")
-    tr = MultiTaskTrainer(config, out, jit_compile=False, skip_neighbor_stat=True)
+    tr = Trainer(config, out, jit_compile=False, skip_neighbor_stat=True)
     tr.run()
     assert min(tr.step_counts.values()) > 0
     header = open(os.path.join(out, "lcurve.out")).readline().split()
     assert {"rmse_lc_val_water_dipole", "rmse_gl_trn_water_dipole", "rmse_e_trn_water_ener",
             "rmse_f_val_water_ener"} <= set(header)
-    model = load_multitask(out)[0]
+    model = load(out)[0]
     assert model.heads["water_dipole"].descriptor is model.heads["water_ener"].descriptor
     one = str(tmp_path / "dipole.keras")
     freeze(out, one, head="water_dipole")
@@ -369,7 +369,7 @@ def test_finetune_from_a_multitask_model_picks_a_branch(run_dir, tmp_path):
     from dpkeras.data.system import DeepmdSystem
     from dpkeras.finetune import load_finetune_input
     from dpkeras.infer import DeepPot
-    from dpkeras.multitask.load import load_multitask
+    from dpkeras.load import load
     from dpkeras.trainer import Trainer
 
     raw = {"model": {"type_map": ["O", "H"], "descriptor": {}, "fitting_net": {}},
@@ -390,7 +390,7 @@ def test_finetune_from_a_multitask_model_picks_a_branch(run_dir, tmp_path):
         f = DeepPot.from_model(model, "ft").eval(s.coord[:1], s.box[:1], s.atype)[1]
         same = np.allclose(f, ref_b[1], rtol=0, atol=1e-10)
         assert same == (branch == "ener_b"), branch
-        shared = load_multitask(run_dir.out)[0].descriptor
+        shared = load(run_dir.out)[0].descriptor
         assert len(model.descriptor.weights) == len(shared.weights)
         for a, b in zip(model.descriptor.weights, shared.weights):
             np.testing.assert_array_equal(a.numpy(), b.numpy())
@@ -433,7 +433,7 @@ def test_multitask_finetuning_keeps_retained_heads_and_starts_new_ones(run_dir, 
     from dpkeras.data.system import DeepmdSystem
     from dpkeras.finetune import load_finetune_input
     from dpkeras.infer import DeepPot
-    from dpkeras.multitask.trainer import MultiTaskTrainer
+    from dpkeras.trainer import Trainer
 
     raw = pt_style()
     fit = dict(raw["model"]["model_dict"]["ener_a"]["fitting_net"])
@@ -456,7 +456,7 @@ def test_multitask_finetuning_keeps_retained_heads_and_starts_new_ones(run_dir, 
     assert plan.modes == {"ener_b": None, "water2": "change-by-statistic",
                           "fresh": "set-by-statistic"}
     out = str(tmp_path / "ft")
-    MultiTaskTrainer(config, out, finetune=plan, skip_neighbor_stat=True,
+    Trainer(config, out, finetune=plan, skip_neighbor_stat=True,
                      jit_compile=False).run()
     s = DeepmdSystem(WATER[3], ["O", "H"])
     c, b = s.coord[:1], s.box[:1]

@@ -88,7 +88,7 @@ def test_frozen_savedmodel_serves_without_dpkeras(served):
     assert res.returncode == 0, res.stderr
     meta = json.loads(res.stdout.strip().splitlines()[-1])
     assert meta["type_map"] == ["O", "H"] and meta["rcut"] == 6.0
-    assert meta["heads"] == ["default"] and meta["descriptor"] == "se_e2_a"
+    assert meta["heads"] == ["Default"] and meta["descriptor"] == "se_e2_a"
     assert meta["version"] == dpkeras.__version__
     assert meta["signatures"] == ["serving_default", "serving_nopbc"]
     out = np.load(tmp / "out.npz")

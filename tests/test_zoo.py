@@ -43,7 +43,7 @@ def test_registry_lists_validated_cards():
     assert {"dpa1-oc2m", "dpa1-cho-mini", "water-se-e2-a-mini"} <= set(zoo.list())
     for name in zoo.list():
         card = zoo.card(name)
-        assert card["heads"] == ["default"]
+        assert card["heads"] == ["Default"]
         assert all(u.startswith("https://") for u in card["urls"])
     with pytest.raises(DPKerasError, match="no model named 'nope'"):
         zoo.card("nope")

@@ -82,20 +82,21 @@ def bench_dpkeras(cfg, steps, frames):
     cfg = normalize(json.loads(json.dumps(cfg)))
     cfg["training"]["numb_steps"] = steps + 10
     tr = Trainer(cfg, tempfile.mkdtemp(), skip_neighbor_stat=True)
-    model, opt, _ = tr._build()
-    train_step, _ = tr._make_steps(model, opt)
+    model, opt, _ = tr.build()
+    train_step, _ = tr.make_steps(model, opt)
     d = model.descriptor
-    it = iter(tr.train_data.dataset(tr.seed, 0, steps + 10, **batch_args(d)))
+    (head, data), = tr.train_data.items()
+    it = iter(data.dataset(tr.seed, 0, steps + 10, **batch_args(d)))
     for _ in range(10):  # warm up: tracing / compilation
-        m = train_step(next(it))
+        m = train_step(head, next(it))
     float(m["rmse"])
     t = time.time()
     for b in it:
-        m = train_step(b)
+        m = train_step(head, b)
     float(m["rmse"])
     train_s = (time.time() - t) / steps
     evaluate = SortedEvaluator(model)   # what DeepPot.eval runs
-    s = tr.train_data.systems[0]
+    s = data.systems[0]
     evaluate(s.coord[:1], s.atype, s.box[:1], True, False)
     t = time.time()
     for i in range(frames):
@@ -107,7 +108,7 @@ def bench_multitask(cfg, steps):
     """Seconds per training step of each head of a two-head model (the config's descriptor,
     its fitting net twice, the same data): the step of one head runs that head only."""
     from dpkeras.config import normalize
-    from dpkeras.multitask.trainer import MultiTaskTrainer, _StepSubset
+    from dpkeras.trainer import Trainer, _StepSubset
     from dpkeras.nlist import batch_args
 
     m, t = cfg["model"], cfg["training"]
@@ -117,8 +118,8 @@ def bench_multitask(cfg, steps):
           "learning_rate": cfg["learning_rate"], "loss_dict": {h: cfg["loss"] for h in heads},
           "training": {"numb_steps": steps + 10, "seed": t["seed"],
                        "data_dict": {h: {"training_data": t["training_data"]} for h in heads}}}
-    tr = MultiTaskTrainer(normalize(json.loads(json.dumps(mt))), tempfile.mkdtemp(),
-                          skip_neighbor_stat=True)
+    tr = Trainer(normalize(json.loads(json.dumps(mt))), tempfile.mkdtemp(),
+                 skip_neighbor_stat=True)
     model, opt, _ = tr.build()
     train_step, _ = tr.make_steps(model, opt)
     d = model.descriptor

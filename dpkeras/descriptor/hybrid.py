@@ -23,10 +23,13 @@ import tensorflow as tf
 
 from dpkeras.descriptor.type_embedding import TypeEmbedding, type_embedding_config
 from dpkeras.nlist import slot_types
+from dpkeras.descriptor.registry import DESCRIPTORS, register
 
 
 @keras.saving.register_keras_serializable(package="dpkeras")
+@register("hybrid")
 class DescrptHybrid(keras.layers.Layer):
+    MIXED_TYPES = False
     """``call(rij [nf, nloc, nnei, 3], mask [nf, nloc, nnei], atype [nf, nloc],
     type_counts=None)`` -> ``[nf, nloc, sum_k dim_out_k]``.
 
@@ -37,19 +40,15 @@ class DescrptHybrid(keras.layers.Layer):
         default section is used when it is ``None``.
     """
 
-    descriptor_type = "hybrid"
     radial_only = False
 
     def __init__(self, ntypes, list, trainable=True,  # noqa: A002 (DeePMD's key)
                  type_embedding=None, **kwargs):
-        from dpkeras.descriptor import DESCRIPTORS
-
         kwargs.setdefault("dtype", "float64")
         super().__init__(trainable=trainable, **kwargs)
         self.ntypes = int(ntypes)
         self.configs = [dict(c) for c in list]
-        attention = any(DESCRIPTORS[c["type"]].descriptor_type.startswith("se_atten")
-                        for c in self.configs)
+        attention = any(DESCRIPTORS[c["type"]].MIXED_TYPES for c in self.configs)
         self.type_embedding_config = None
         self.type_embed = None
         if attention or type_embedding is not None:

@@ -37,6 +37,7 @@ import tensorflow as tf
 from dpkeras.descriptor.type_embedding import TypeEmbedding, type_embedding_config
 from dpkeras.env_mat import EnvMat
 from dpkeras.network import EmbeddingNet, child_seed, net_dtype
+from dpkeras.descriptor.registry import register
 
 # DeePMD-kit's additive mask for padded keys, -(2 << 32)
 _NEG = -float(2 << 32)
@@ -145,6 +146,7 @@ class AttentionLayer(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="dpkeras")
+@register("se_atten", "dpa1")
 class DescrptSeAtten(keras.layers.Layer):
     """The ``se_atten`` descriptor (alias ``dpa1``); output ``[nf, nloc, neuron[-1] * axis_neuron]``.
 
@@ -152,7 +154,7 @@ class DescrptSeAtten(keras.layers.Layer):
     the neighbor types (``ntypes`` for padded slots); it is required.
     """
 
-    descriptor_type = "se_atten"
+    MIXED_TYPES = True
     radial_only = False
     # the neighbor list may be cut after its last real neighbor (see call)
     trims_padding = True
@@ -344,10 +346,9 @@ class DescrptSeAtten(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="dpkeras")
+@register("se_atten_v2")
 class DescrptSeAttenV2(DescrptSeAtten):
     """``se_atten_v2``: ``se_atten`` in strip mode with the smooth type embedding."""
-
-    descriptor_type = "se_atten_v2"
 
     def __init__(self, *args, **kwargs):
         kwargs.update(tebd_input_mode="strip", smooth_type_embedding=True)

@@ -30,7 +30,8 @@ class DescrptSe(keras.layers.Layer):
     returns ``[nf, nloc, dim_out]`` (``type_counts``: see :class:`dpkeras.typesplit.TypeSplit`).
     """
 
-    descriptor_type = None
+    descriptor_type = None   # set by dpkeras.descriptor.registry.register
+    MIXED_TYPES = False
     radial_only = False
 
     def __init__(self, ntypes, rcut, rcut_smth, sel, neuron=(10, 20, 40), resnet_dt=False,
@@ -111,7 +112,6 @@ class DescrptSe(keras.layers.Layer):
     def atom_type_embedding(self, atype):
         """``[nf, nloc, T]``: the type embedding of each atom (with a type embedding only)."""
         return self.type_embed.atom_embedding(atype)
-
 
     def net(self, center_type, tj):
         """The embedding net for neighbors of type ``tj`` (``None`` if the pair is excluded)."""

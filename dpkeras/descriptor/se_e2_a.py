@@ -16,13 +16,13 @@ import tensorflow as tf
 
 from dpkeras import nlist
 from dpkeras.descriptor.se_base import DescrptSe
+from dpkeras.descriptor.registry import register
 
 
 @keras.saving.register_keras_serializable(package="dpkeras")
+@register("se_e2_a", "se_a")
 class DescrptSeA(DescrptSe):
     """The ``se_e2_a`` descriptor (alias ``se_a``); output ``[nf, nloc, neuron[-1] * axis_neuron]``."""
-
-    descriptor_type = "se_e2_a"
 
     def __init__(self, ntypes, rcut, rcut_smth, sel, axis_neuron=4, **kwargs):
         self.axis_neuron = int(axis_neuron)

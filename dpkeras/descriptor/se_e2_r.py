@@ -12,13 +12,14 @@ import keras
 import tensorflow as tf
 
 from dpkeras.descriptor.se_base import DescrptSe
+from dpkeras.descriptor.registry import register
 
 
 @keras.saving.register_keras_serializable(package="dpkeras")
+@register("se_e2_r", "se_r")
 class DescrptSeR(DescrptSe):
     """The ``se_e2_r`` descriptor (alias ``se_r``); output ``[nf, nloc, neuron[-1]]``."""
 
-    descriptor_type = "se_e2_r"
     radial_only = True
 
     def get_dim_out(self):

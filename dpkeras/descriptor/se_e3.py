@@ -14,13 +14,13 @@ import keras
 import tensorflow as tf
 
 from dpkeras.descriptor.se_base import DescrptSe
+from dpkeras.descriptor.registry import register
 
 
 @keras.saving.register_keras_serializable(package="dpkeras")
+@register("se_e3", "se_t", "se_a_3be")
 class DescrptSeT(DescrptSe):
     """The ``se_e3`` descriptor; output ``[nf, nloc, neuron[-1]]``."""
-
-    descriptor_type = "se_e3"
 
     def __init__(self, ntypes, rcut, rcut_smth, sel, **kwargs):
         kwargs["type_one_side"] = True   # nets are shared by every center type

@@ -12,8 +12,8 @@ import numpy as np
 import tensorflow as tf
 
 from dpkeras.errors import DPKerasError
-from dpkeras.io.graph_arch import (GraphIndex, compressed_tables, fitting_layers, infer_model,
-                                   merge_with_script)
+from dpkeras.io.graph_arch import GraphIndex, compressed_tables, fitting_layers, infer_model
+from dpkeras.io.graph_script import merge_with_script
 
 
 class FrozenGraph:
@@ -152,26 +152,16 @@ def _fitting_weights(g, suffix, resnet_dt=True, layer_name=None, head=""):
     return out
 
 
-def read_model(path, head=None):
-    """Parse any frozen graph dpkeras reads: energy models and ``dipole``/``polar`` models, of
-    every DeePMD-kit era. ``head``: one head of a DeePMD-kit 2.2 united multi-task graph
-    (:func:`graph_heads`). Returns ``(model_config, weights)``."""
+def read_graph(path):
+    """Parse any frozen graph dpkeras reads (energy and ``dipole``/``polar`` models of every
+    DeePMD-kit era) once. Returns ``((model_config, weights), None)`` for a single-task graph,
+    ``(None, {head: (model_config, weights)})`` in the stored order for a DeePMD-kit 2.2 united
+    multi-task graph (:func:`graph_heads`)."""
     g = FrozenGraph(path)
     heads = graph_heads(g)
-    if heads and head is None:
-        if len(heads) > 1:
-            raise DPKerasError(f"{path}: a multi-task graph with heads {heads}; choose one "
-                               "(head=..., --head, --model_branch)")
-        head = heads[0]
-    return read_head(g, head, heads)
-
-
-def read_united(path):
-    """Every head of a DeePMD-kit 2.2 united multi-task graph: ``{head: (model_config,
-    weights)}`` in the stored order, or ``None`` for a single-task graph."""
-    g = FrozenGraph(path)
-    heads = graph_heads(g)
-    return {h: read_head(g, h, heads) for h in heads} if heads else None
+    if heads:
+        return None, {h: read_head(g, h, heads) for h in heads}
+    return read_head(g, None, heads), None
 
 
 def read_head(g, head, heads):

@@ -1,7 +1,8 @@
-"""Multi-task training (DeePMD-kit's multi-task mode): one shared descriptor, one fitting net
-("head") per dataset, one head drawn per step. See ``docs/multitask.md``."""
+"""Multi-task models (DeePMD-kit's multi-task mode): one shared descriptor, one fitting net
+("head") per dataset. Their input is normalized by :mod:`dpkeras.config.multitask`, they train
+in :class:`dpkeras.trainer.Trainer` and load with :func:`dpkeras.load.load`. See
+``docs/multitask.md``."""
 
-from dpkeras.multitask.config import is_multitask, normalize_multitask
 from dpkeras.multitask.model import MultiTaskModel
 
-__all__ = ["MultiTaskModel", "is_multitask", "normalize_multitask"]
+__all__ = ["MultiTaskModel"]

@@ -41,7 +41,7 @@ def _rebind_descriptor(head, descriptor):
 class MultiTaskModel:
     """Args:
       model_section: a normalized multi-task ``model`` section (``{"model_dict": {...}}``,
-        :func:`dpkeras.multitask.config.normalize_multitask`).
+        :func:`dpkeras.config.multitask.normalize_multitask`).
 
     Attributes: ``descriptor`` (the shared layer), ``heads`` (``{name: model}`` in input order),
     ``shared_layers`` (``{layer name: SharedDense}``), ``config``.
@@ -86,6 +86,15 @@ class MultiTaskModel:
 
     def get_ntypes(self):
         return len(self.get_type_map())
+
+    def standalone_head(self, name):
+        """A single-task copy of head ``name`` with a descriptor of its own (for freezing)."""
+        from dpkeras.model.weights import build_model, get_weights, set_weights
+
+        src = self.head(name)
+        out = build_model(src.get_config_deepmd())
+        set_weights(out, get_weights(src), f"head {name}")
+        return out
 
     def get_config_deepmd(self):
         """The normalized multi-task ``model`` section."""

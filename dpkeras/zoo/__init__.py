@@ -82,17 +82,18 @@ def load(name, head=None, trust_unverified=False):
 
     Args:
       name: a zoo model name (see :func:`list`).
-      head: the fitting head to use; ``None`` picks the first (``"default"``). Only
-        single-head models exist so far.
+      head: the head (branch) to use; ``None``: the only one (``"Default"`` for a
+        single-task model); an error naming the heads when the model has several.
       trust_unverified: see :func:`fetch`.
     """
-    from dpkeras.model.load import load_model
+    from dpkeras.load import load, pick_head
 
     c = card(name)
     if head is not None and head not in c["heads"]:
         raise DPKerasError(f"zoo model {name}: no head {head!r}; its heads are {c['heads']}")
     path = fetch(name, trust_unverified)
-    model, kind = load_model(path)
+    full, kind = load(path)
+    model = pick_head(full, head, f"zoo model {name}")
     if kind != FORMAT_KINDS[c["format"]]:
         raise DPKerasError(f"zoo model {name}: the card says format {c['format']} but {path} "
                            f"loaded as {kind}; fix the card")

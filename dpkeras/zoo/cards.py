@@ -20,7 +20,7 @@ Card keys (all required unless marked optional):
 ``size``          int bytes, or ``null`` when unknown
 ``type_map``      list of element names, or ``null`` when not published (read from the file)
 ``descriptor``    str (``se_e2_a``, ``se_atten``, ...)
-``heads``         list of head names (``["default"]`` for single-task models)
+``heads``         list of head names (``["Default"]`` for single-task models)
 ``training_data`` str
 ``license``       str
 ``citation``      str

@@ -29,16 +29,15 @@ import copy
 import json
 import logging
 
+from dpkeras.config.schema import fail as _fail
+from dpkeras.config.single import normalize_single
 from dpkeras.errors import DPKerasError
 
 log = logging.getLogger("dpkeras")
 
+DEFAULT_HEAD = "Default"   # the one branch of a single-task model (DeePMD-kit's name)
 SHARED_MODEL_KEYS = ("type_map", "descriptor", "type_embedding")
 DATA_DICT_KEYS = ("training_data", "validation_data", "stat_file", "stat_file_mode")
-
-
-def _fail(path, msg):
-    raise DPKerasError(f"input.json: {path}: {msg}")
 
 
 def is_multitask_input(config):
@@ -175,8 +174,6 @@ def _weights(t, heads, data_dict, style):
 
 def normalize_multitask(config):
     """Validate a raw multi-task input; return the normalized form (module docstring)."""
-    from dpkeras.config import normalize
-
     if not isinstance(config, dict):
         _fail("", "expected an object")
     model = config["model"]
@@ -229,7 +226,7 @@ def normalize_multitask(config):
         if h in loss_dict:
             single["loss"] = loss_dict[h]
         try:
-            norm = normalize(single)
+            norm = normalize_single(single)
         except DPKerasError as exc:
             raise _rewrite(exc, h, style) from None
         out_models[h] = norm["model"]
@@ -292,25 +289,3 @@ def complete_from_frozen(config, frozen_model):
             _fail(f"loss_dict.{h}", f"missing: {h!r} is a new head (not in the frozen model, "
                   f"whose heads are {list(old)}); give its loss")
     return config
-
-
-def load_input_from_frozen(path, frozen):
-    """``--init_frz_model FROZEN``: read ``input.json`` at ``path``, complete it from the
-    multi-task model ``frozen`` (:func:`complete_from_frozen`) and normalize it."""
-    from dpkeras.config import normalize
-    from dpkeras.multitask.load import load_multitask
-
-    multi = load_multitask(frozen)
-    if multi is None:
-        raise DPKerasError(f"{frozen}: --init_frz_model needs a multi-task model (a united "
-                           "SavedModel or a multi-task run directory); use --init_model for "
-                           "a single-task one")
-    try:
-        with open(path) as f:
-            raw = json.load(f)
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DPKerasError(f"{path}: cannot read the input ({exc})") from None
-    try:
-        return normalize(complete_from_frozen(raw, multi[0].config))
-    except DPKerasError as exc:
-        raise DPKerasError(str(exc).replace("input.json:", f"{path}:", 1)) from None

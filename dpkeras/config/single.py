@@ -1,0 +1,57 @@
+"""A single-task ``input.json``: ``model``, ``learning_rate``, ``loss``, ``training``."""
+
+import json
+
+from dpkeras.config.model import normalize_model
+from dpkeras.config.schema import (
+    DATA, LOSS_SCHEMAS, LR_SCHEMAS, TOP, TRAINING, VALIDATION_DATA, apply_schema, fail,
+    typed_section)
+
+
+def _normalize_data(d, schema, path):
+    if isinstance(d, (list, str)):
+        d = {"systems": d}
+    out = apply_schema(d, schema, path)
+    if isinstance(out["systems"], str):
+        out["systems"] = [out["systems"]]
+    if out.get("auto_prob_style") is not None:
+        out["auto_prob"] = out.pop("auto_prob_style")
+    out.pop("auto_prob_style", None)
+    if out.get("sys_weights") is not None:
+        out["sys_probs"] = out.pop("sys_weights")
+    out.pop("sys_weights", None)
+    return out
+
+
+def normalize_single(config):
+    """Validate a whole single-task ``input.json`` dict; return a normalized copy."""
+    top = apply_schema(config, TOP, "")
+    out = {"model": normalize_model(top["model"])}
+    out["learning_rate"] = typed_section(top["learning_rate"], LR_SCHEMAS, "learning_rate",
+                                          "exp", "learning_rate")
+    tensor = out["model"]["fitting_net"]["type"] in ("dipole", "polar")
+    out["loss"] = typed_section(top["loss"], LOSS_SCHEMAS, "loss",
+                                 "tensor" if tensor else "ener", "loss")
+    if tensor != (out["loss"]["type"] == "tensor"):
+        fail("loss.type", f"loss {out['loss']['type']!r} does not fit the "
+              f"{out['model']['fitting_net']['type']!r} fitting (use 'tensor' for dipole/polar, "
+              "'ener' for ener)")
+    if out["loss"]["type"] == "tensor":
+        for key in ("pref", "pref_atomic"):
+            v = out["loss"][key]
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+                fail(f"loss.{key}", f"expected a non-negative number, got {json.dumps(v)}")
+        if out["loss"]["pref"] == 0 and out["loss"]["pref_atomic"] == 0:
+            fail("loss.pref", "pref and pref_atomic are both 0; give one a positive weight")
+    t = apply_schema(top["training"], TRAINING, "training")
+    t["training_data"] = _normalize_data(t["training_data"], DATA, "training.training_data")
+    if t["validation_data"] is not None:
+        t["validation_data"] = _normalize_data(t["validation_data"], VALIDATION_DATA,
+                                               "training.validation_data")
+    if not isinstance(t["numb_steps"], int) or t["numb_steps"] < 0:
+        fail("training.numb_steps", f"expected a non-negative integer, got {t['numb_steps']!r}")
+    for key in ("disp_freq", "save_freq"):
+        if not isinstance(t[key], int) or t[key] <= 0:
+            fail(f"training.{key}", f"expected a positive integer, got {t[key]!r}")
+    out["training"] = t
+    return out
