@@ -51,10 +51,7 @@ class DP(Calculator):
             model = dpkeras.zoo.load(model_or_name, head=head)
             self.dp = DeepPot.from_model(model, model_or_name)
         elif isinstance(model_or_name, str):
-            if head not in (None, "default"):
-                raise DPKerasError(f"{model_or_name}: no head {head!r}; the model has one "
-                                   "head, 'default'")
-            self.dp = DeepPot(model_or_name)
+            self.dp = DeepPot(model_or_name, head=head)
         else:
             self.dp = DeepPot.from_model(model_or_name, type(model_or_name).__name__)
         self.type_map = list(self.dp.get_type_map())

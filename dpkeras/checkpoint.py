@@ -2,7 +2,8 @@
 
 A run directory holds ``checkpoints/ckpt-STEP/`` (a ``tf.train.Checkpoint`` of the model, the
 optimizer and the step, plus ``model.json`` with the model config and ``MANIFEST.json`` with the
-sha256 of every file) and ``checkpoints/latest`` naming the newest complete one.
+sha256 of every file) and ``checkpoints/latest`` naming the newest complete one. A run reads the
+newest checkpoint that verifies (:func:`newest_valid`).
 
 Writes go to a temporary directory that is renamed into place only when complete, and the
 ``latest`` pointer is replaced atomically, so a run killed at any moment leaves the previous
@@ -12,6 +13,7 @@ clear error, never silently wrong weights.
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 
@@ -21,6 +23,7 @@ from dpkeras.atomic import atomic_dir, atomic_write_text
 from dpkeras.errors import DPKerasError
 
 CKPT_DIR = "checkpoints"
+log = logging.getLogger("dpkeras")
 
 
 def _sha256(path):
@@ -71,7 +74,8 @@ def list_steps(run_dir):
 
 
 def resolve(path):
-    """A run directory or a ``ckpt-STEP`` directory -> the checkpoint directory to read."""
+    """A run directory or a ``ckpt-STEP`` directory -> the checkpoint directory to read (the
+    one ``latest`` names; not verified)."""
     if os.path.isfile(os.path.join(path, "MANIFEST.json")):
         return path
     root = os.path.join(path, CKPT_DIR)
@@ -80,12 +84,41 @@ def resolve(path):
         raise DPKerasError(f"{path}: no checkpoint found (expected {pointer}); is this a "
                            "dpkeras training output directory?")
     with open(pointer) as f:
-        name = f.read().strip()
-    ckpt = os.path.join(root, name)
-    if not os.path.isdir(ckpt):
-        raise DPKerasError(f"{pointer} names {name}, which does not exist; the run directory "
-                           "was modified by hand")
-    return ckpt
+        return os.path.join(root, f.read().strip())
+
+
+def newest_valid(path):
+    """The checkpoint to read from a run or checkpoint directory, verified: a checkpoint
+    directory itself, or the one ``latest`` names; when that one is missing, truncated or
+    corrupt, the newest earlier checkpoint that verifies, with a warning naming what was skipped
+    and why."""
+    first = resolve(path)
+    if os.path.isfile(os.path.join(path, "MANIFEST.json")):
+        verify(first)
+        return first
+    root = os.path.join(path, CKPT_DIR)
+    candidates = [first] + [os.path.join(root, f"ckpt-{s}")
+                            for s in sorted(list_steps(path), reverse=True)]
+    skipped, seen = [], set()
+    for ckpt in candidates:
+        if ckpt in seen:
+            continue
+        seen.add(ckpt)
+        try:
+            if not os.path.isdir(ckpt):
+                raise DPKerasError(f"{os.path.join(root, 'latest')} names "
+                                   f"{os.path.basename(ckpt)}, which does not exist")
+            verify(ckpt)
+        except DPKerasError as exc:
+            skipped.append(str(exc))
+            continue
+        for why in skipped:
+            log.warning("skipped a checkpoint: %s", why)
+        if skipped:
+            log.warning("using %s, the newest valid checkpoint of %s", ckpt, path)
+        return ckpt
+    raise DPKerasError(skipped[0] if len(skipped) == 1 else
+                       f"{path}: no valid checkpoint: " + "; ".join(skipped))
 
 
 def verify(ckpt):
@@ -106,8 +139,7 @@ def verify(ckpt):
 
 def read_meta(path):
     """``(checkpoint dir, {"step", "model"})`` of a run or checkpoint directory, verified."""
-    ckpt = resolve(path)
-    verify(ckpt)
+    ckpt = newest_valid(path)
     with open(os.path.join(ckpt, "model.json")) as f:
         return ckpt, json.load(f)
 
@@ -130,9 +162,22 @@ def restore(ckpt, model, optimizer=None):
 def resume(path, model, optimizer, model_config):
     """Restore ``model`` and ``optimizer`` from the run or checkpoint ``path`` for ``--restart``
     and return the step to continue from; the checkpoint must hold ``model_config``."""
-    ckpt, meta = read_meta(path)
-    if meta["model"] != model_config:
-        raise DPKerasError(f"{path}: the checkpoint's model section differs from input.json; "
-                           "restart with the same model settings")
+    ckpt, meta = check_restart(path, model_config)
     restore(ckpt, model, optimizer)
     return ckpt, int(meta["step"])
+
+
+def check_restart(path, model_config):
+    """``(checkpoint, meta)`` of a ``--restart`` from ``path`` with the model section
+    ``model_config``, or an error naming every key that differs."""
+    from dpkeras.config import differences
+
+    ckpt, meta = read_meta(path)
+    diffs = differences(meta["model"], model_config, "model")
+    if diffs:
+        shown = "; ".join(f"{p}: run {json.dumps(a)} vs input.json {json.dumps(b)}"
+                          for p, a, b in diffs[:10])
+        more = f"; and {len(diffs) - 10} more" if len(diffs) > 10 else ""
+        raise DPKerasError(f"{path}: --restart needs the model section the run was trained "
+                           f"with; it differs: {shown}{more}")
+    return ckpt, meta

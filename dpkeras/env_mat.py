@@ -66,9 +66,11 @@ def env_matrix(rij, mask, rcut_smth, rcut, radial_only=False):
 class EnvMat(keras.layers.Layer):
     """Normalized environment matrix.
 
-    ``call(coord, box, nlist, shift, atype)`` returns ``(env [nf, nloc, nnei, 4], rij)`` with
-    ``env = (R - davg[atype]) / dstd[atype]``. ``davg``/``dstd`` are non-trainable weights of shape
-    ``[ntypes, nnei, 4]`` filled from data statistics (:mod:`dpkeras.stat`).
+    ``call(rij [nf, nloc, w, 3], mask [nf, nloc, w], atype [nf, nloc])`` returns ``env [nf,
+    nloc, w, ncol]`` (``ncol`` 4, or 1 with ``radial_only``) with ``env = (R - davg[atype]) /
+    dstd[atype]`` over the first ``w <= nnei`` neighbor slots. ``davg``/``dstd`` are
+    non-trainable weights of shape ``[ntypes, nnei, ncol]`` filled from data statistics
+    (:mod:`dpkeras.stat`).
     """
 
     def __init__(self, ntypes, nnei, rcut, rcut_smth, radial_only=False, **kwargs):

@@ -30,7 +30,7 @@ import os
 import numpy as np
 
 from dpkeras.errors import DPKerasError
-from dpkeras.config import ATTENTION_DESCRIPTORS, DEFAULT_HEAD
+from dpkeras.config import ATTENTION_DESCRIPTORS, DEFAULT_HEAD, differences
 
 log = logging.getLogger("dpkeras")
 
@@ -238,18 +238,6 @@ def _implicit_type_embedding(section):
     return section
 
 
-def _differences(a, b, path):
-    """``[(key path, input value, pretrained value)]``, ``trainable`` ignored."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = []
-        for k in sorted(set(a) | set(b)):
-            if k == "trainable":
-                continue
-            out += _differences(a.get(k, "(missing)"), b.get(k, "(missing)"), f"{path}.{k}")
-        return out
-    return [] if a == b else [(path, a, b)]
-
-
 def _user_trainable(raw_model):
     out = {}
     for key in SECTIONS:
@@ -305,7 +293,8 @@ def model_section(raw_model, pretrained, branch=None, use_pretrain_script=False)
     for key in SECTIONS:
         if key == "fitting_net" and random_fitting:
             continue
-        diffs += _differences(user.get(key), target.get(key), f"model.{key}")
+        diffs += differences(user.get(key), target.get(key), f"model.{key}",
+                             ignore=("trainable",))
     if diffs:
         shown = "; ".join(f"{p}: input.json {json.dumps(a)} vs pretrained {json.dumps(b)}"
                           for p, a, b in diffs[:20])

@@ -30,7 +30,10 @@ def freeze(source, output, head=None, united_model=False):
     from dpkeras.load import load, pick_head
     from dpkeras.multitask import MultiTaskModel
 
+    from dpkeras.model.weights import check_finite
+
     model, kind = load(source)
+    check_finite(model, source)
     if not isinstance(model, MultiTaskModel):
         if united_model:
             raise DPKerasError(f"{source}: --united_model needs a multi-task model; this one "

@@ -79,9 +79,21 @@ class _DeepEval:
     def _inputs(self, coords, cells, atom_types):
         """Checked ``coord [nf, nat, 3]``, ``atype [nf, nat]`` and ``box [nf, 3, 3]`` (zeros
         when ``cells`` is None)."""
-        atype = np.asarray(atom_types, dtype=np.int32)
+        raw = np.asarray(atom_types)
+        if raw.size == 0:
+            raise DPKerasError("atom_types is empty: nothing to evaluate (give at least one "
+                               "atom)")
+        if not np.issubdtype(raw.dtype, np.integer):
+            if not np.issubdtype(raw.dtype, np.number) or np.any(raw != np.round(raw)):
+                raise DPKerasError(f"atom_types must be integer type indices, got {raw.dtype} "
+                                   "values (map element names with the model's type_map)")
+        atype = raw.astype(np.int32)
         natoms = atype.shape[-1]
         coord = np.asarray(coords, dtype=np.float64)
+        if not np.all(np.isfinite(coord)):
+            bad = np.argwhere(~np.isfinite(coord.reshape(-1, natoms, 3)))[0]
+            raise DPKerasError(f"coords has a non-finite value (frame {bad[0]}, atom {bad[1]}); "
+                               "the evaluation would return NaN")
         if coord.size % (natoms * 3):
             raise DPKerasError(f"coords has {coord.size} values, not a multiple of natoms*3 = "
                                f"{natoms * 3}")
@@ -102,7 +114,21 @@ class _DeepEval:
             if box.size != nf * 9:
                 raise DPKerasError(f"cells has {box.size} values, expected nframes*9 = {nf * 9}")
             box = box.reshape(nf, 3, 3)
+            check_cells(box)
         return coord, atype, box
+
+
+def check_cells(box):
+    """Cells ``[nf, 3, 3]`` must be finite with a volume (periodic boundaries need one)."""
+    if not np.all(np.isfinite(box)):
+        raise DPKerasError("cells has a non-finite value")
+    vol = np.abs(np.linalg.det(box))
+    scale = np.maximum(np.prod(np.linalg.norm(box, axis=-1), axis=-1), 1e-300)
+    bad = np.nonzero(vol <= 1e-10 * scale)[0]
+    if bad.size:
+        raise DPKerasError(f"cells of frame {bad[0]} has zero volume ({box[bad[0]].tolist()}); "
+                           "give three independent cell vectors, or cells=None for a system "
+                           "without periodic boundaries")
 
 
 class DeepPot(_DeepEval):

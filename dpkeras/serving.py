@@ -5,12 +5,15 @@ dpkeras installed, and :class:`dpkeras.infer.DeepPot` uses it too. A frame whose
 is treated as non-periodic.
 """
 
+import logging
+
 import numpy as np
 import tensorflow as tf
 
 from dpkeras.data.pipeline import batch_neighbor_list
 from dpkeras.nlist import takes_trimmed, trim_padding
 
+log = logging.getLogger("dpkeras")
 OUTPUT_KEYS = ("energy", "force", "virial", "atom_energy", "atom_virial")
 
 SERVING_SPEC = (
@@ -33,14 +36,18 @@ def make_serving_fn(model):
     return serve
 
 
-def model_neighbor_list(model, coord, atype, box, pbc):
+def model_neighbor_list(model, coord, atype, box, pbc, with_count=False):
     """``(nlist, shift)`` of a batch of frames as ``model`` takes them: its cut-off and ``sel``,
     one distance-sorted group for attention descriptors, cut after the last real neighbor
-    where the descriptor accepts that (:func:`dpkeras.nlist.trim_padding`)."""
-    nlist, shift, _ = batch_neighbor_list(coord, atype, box, pbc, model.get_rcut(),
-                                          model.get_sel(), model.mixed_types())
+    where the descriptor accepts that (:func:`dpkeras.nlist.trim_padding`). ``with_count``:
+    also the largest neighbor count within the cut-off per ``sel`` group, ``[len(sel)]``
+    (counted before the list is cut at ``sel``)."""
+    nlist, shift, count = batch_neighbor_list(coord, atype, box, pbc, model.get_rcut(),
+                                              model.get_sel(), model.mixed_types())
     if takes_trimmed(model.descriptor):
         nlist, shift = trim_padding(nlist, shift)
+    if with_count:
+        return nlist, shift, tf.reduce_max(count, axis=[0, 1])
     return nlist, shift
 
 
@@ -131,9 +138,10 @@ class SortedEvaluator:
 
     def __init__(self, model, jit_compile=True):
         self.model, self.jit_compile = model, jit_compile
-        self._nlist = tf.function(lambda c, t, b, pbc: model_neighbor_list(model, c, t, b, pbc),
-                                  reduce_retracing=True)
+        self._nlist = tf.function(lambda c, t, b, pbc: model_neighbor_list(
+            model, c, t, b, pbc, with_count=True), reduce_retracing=True)
         self._cache = {}
+        self._warned = False
 
     def __call__(self, coord, atype, box, pbc, atomic=True, extra=None):
         """``coord [nf, nat, 3]``, ``atype [nat]`` (shared by all frames), ``box [nf, 3, 3]``;
@@ -147,7 +155,8 @@ class SortedEvaluator:
         nf = coord.shape[0]
         sc = np.ascontiguousarray(coord[:, order])
         types = np.tile(st[None], (nf, 1)).astype(np.int32)
-        nlist, shift = self._nlist(sc, types, box, tf.constant(pbc))
+        nlist, shift, count = self._nlist(sc, types, box, tf.constant(pbc))
+        self._check_sel(count.numpy())
         counts = tuple(np.bincount(st, minlength=self.model.get_ntypes()).tolist())
         keys = getattr(self.model, "output_keys", OUTPUT_KEYS)
         if not atomic and keys == OUTPUT_KEYS:
@@ -166,3 +175,19 @@ class SortedEvaluator:
             if k in res:
                 res[k] = res[k][:, inverse]
         return res
+
+    def _check_sel(self, count):
+        """Neighbors beyond ``sel`` are dropped (the nearest ``sel`` kept), as DeePMD-kit does
+        silently; say so, once per model."""
+        sel = np.asarray(self.model.get_sel())
+        over = np.nonzero(count > sel)[0]
+        if not over.size or self._warned:
+            return
+        self._warned = True
+        g = int(over[0])
+        what = "neighbors of any type" if self.model.mixed_types() else \
+            f"neighbors of type {self.model.get_type_map()[g]}"
+        log.warning("an atom has %d %s within rcut=%g, more than the model's sel[%d]=%d: the "
+                    "farthest are dropped, so energies and forces are approximate (DeePMD-kit "
+                    "drops them silently); is the box too small or the structure too dense for "
+                    "this model?", int(count[g]), what, self.model.get_rcut(), g, int(sel[g]))

@@ -12,6 +12,8 @@ All three follow DeePMD-kit's TF backend:
   smallest pair distance, used to check ``sel``.
 """
 
+import os
+
 import numpy as np
 import tensorflow as tf
 
@@ -101,6 +103,32 @@ def report_neighbor_stat(data, descriptor, log):
     max_count, min_dist = neighbor_stat(data, d.rcut, d.sel, d.mixed_types())
     log.info("neighbor statistics: max neighbors per type %s (sel %s), min pair distance "
              "%.4f A", max_count.tolist(), d.sel, min_dist)
+    check_sel_size(data, d, max_count, log)
+
+
+def machine_memory():
+    """Physical memory of this machine in bytes."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_sel_size(data, descriptor, max_count, log):
+    """``sel`` far above the neighbors the data has (more than twice, plus 8) costs memory and
+    time for nothing: a warning with the measured maximum and about the memory a training step
+    will take (float64 activations of the embedding nets, forward and backward), and an error
+    when that exceeds the machine's memory."""
+    sel = np.asarray(descriptor.sel)
+    if np.all(sel <= 2 * max_count + 8):
+        return
+    atoms = max(s.natoms * b for s, b in zip(data.systems, data.batch_sizes))
+    per_atom = sum(sum(leaf.sel) * (4 + sum(leaf.neuron)) for leaf in descriptor.leaves())
+    need = atoms * per_atom * 8 * 6
+    msg = (f"sel {sel.tolist()} is far above the largest neighbor counts in the data, "
+           f"{max_count.tolist()} (sel: \"auto\" picks 1.1 x those); a training step will take "
+           f"about {need / 2 ** 30:.1f} GiB")
+    if need > machine_memory():
+        raise DPKerasError(f"input.json: model.descriptor.sel: {msg}, more than this machine's "
+                           f"{machine_memory() / 2 ** 30:.1f} GiB; lower sel")
+    log.warning("%s; lower sel to save memory and time", msg)
 
 
 def resolve_auto_sel(model_section, data):

@@ -105,7 +105,10 @@ def main(argv):
     cli.setup_logging(FLAGS.log_level)
     if not FLAGS.model or not FLAGS.system:
         raise DPKerasError("give --model and at least one --system")
+    from dpkeras.model.weights import check_finite
+
     model, _ = load_model(FLAGS.model)
+    check_finite(model, FLAGS.model)
     dp = {"dipole": DeepDipole, "polar": DeepPolar}.get(model.fitting.fitting_type,
                                                          DeepPot).from_model(model, FLAGS.model)
     all_res = []

@@ -18,6 +18,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("input", None, "DeePMD-kit input.json (default: the embedded water example)")
 flags.DEFINE_string("output_dir", ".", "where checkpoints, lcurve.out and logs are written")
 flags.DEFINE_string("restart", None, "resume from this run (or checkpoint) directory")
+flags.DEFINE_bool("overwrite", False, "replace another run found in --output_dir (its "
+                  "checkpoints and learning curve); without it that is refused")
 flags.DEFINE_string("init_model", None, "initialize weights from a model (any format)")
 flags.DEFINE_bool("skip_neighbor_stat", False, "skip the neighbor statistics over the data")
 cli.define_log_level()
@@ -99,7 +101,7 @@ def main(argv):
     Trainer(config, FLAGS.output_dir, restart=FLAGS.restart,
             init_model=FLAGS.init_model or FLAGS.init_frz_model,
             skip_neighbor_stat=FLAGS.skip_neighbor_stat, jit_compile=FLAGS.jit_compile,
-            finetune=spec, strategy=strategy).run()
+            finetune=spec, strategy=strategy, overwrite=FLAGS.overwrite).run()
 
 
 if __name__ == "__main__":

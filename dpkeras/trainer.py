@@ -46,6 +46,7 @@ from dpkeras.loss import make_loss
 from dpkeras.model.weights import build_model, get_weights, set_weights
 from dpkeras.multitask.model import MultiTaskModel
 from dpkeras.nlist import batch_args
+from dpkeras.rundir import RunDir
 from dpkeras.stat import compute_env_stats, report_neighbor_stat, resolve_auto_sel
 
 log = logging.getLogger("dpkeras")
@@ -95,16 +96,18 @@ class Trainer:
       skip_neighbor_stat: do not scan the data for the neighbor statistics.
       jit_compile: compile the steps with XLA (one compilation per head and composition).
       strategy: a ``tf.distribute`` strategy or None (its steps are not XLA-compiled).
+      overwrite: replace another run found in ``output_dir`` (else that is refused).
     """
 
     def __init__(self, config, output_dir=".", restart=None, init_model=None,
-                 skip_neighbor_stat=False, jit_compile=True, finetune=None, strategy=None):
+                 skip_neighbor_stat=False, jit_compile=True, finetune=None, strategy=None,
+                 overwrite=False):
         if finetune is not None and init_model:
             raise DPKerasError("give either --finetune or --init_model, not both")
         self.config, self.strategy, self.finetune = config, strategy, finetune
         self.output_dir = output_dir if strategy is None else distribute.worker_output_dir(
             strategy, output_dir)
-        self.restart, self.init_model = restart, init_model
+        self.restart, self.init_model, self.overwrite = restart, init_model, overwrite
         self.skip_neighbor_stat, self.jit_compile = skip_neighbor_stat, jit_compile
         t = config["training"]
         self.numb_steps = t["numb_steps"]
@@ -266,7 +269,17 @@ class Trainer:
 
     # --- loop ------------------------------------------------------------------------------
     def run(self):
-        os.makedirs(self.output_dir, exist_ok=True)
+        """Train; returns the model. Nothing in ``output_dir`` changes before the run is
+        accepted (a ``--restart`` must match the run's model section, the directory must not
+        hold another run, :class:`dpkeras.rundir.RunDir`), and the directory stays locked
+        against other writers until the run ends."""
+        if self.restart:
+            checkpoint.check_restart(self.restart, self.config["model"])
+        with RunDir(self.output_dir, self.restart, self.overwrite,
+                    self.config["training"]["disp_file"]):
+            return self._run()
+
+    def _run(self):
         add_file_log(os.path.join(self.output_dir, "train.log"))
         atomic_write_text(os.path.join(self.output_dir, "out.json"),
                           json.dumps(self.config, indent=2))
@@ -299,6 +312,10 @@ class Trainer:
             metrics = train_step(h, next(batches[h]))
             counts[h] += 1
             step += 1
+            loss = float(metrics["rmse"])
+            if not np.isfinite(loss):
+                self._diverged(step, f"the training loss{'' if not self.multi else ' of head ' + h}"
+                               f" is {loss}")
             if step % self.disp_freq == 0 or step == self.numb_steps:
                 trn = self._display(lcurve, eval_step, step, d, (h, metrics))
                 now = time.time()
@@ -309,6 +326,8 @@ class Trainer:
                          fmt_time((self.numb_steps - step) / max(rate, 1e-9)))
                 last_t, last_step = now, step
             if step % self.save_freq == 0 or step == self.numb_steps:
+                if not all(np.all(np.isfinite(v.numpy())) for v in model.trainable_variables):
+                    self._diverged(step, "the weights hold NaN or inf")
                 log.info("saved checkpoint %s", checkpoint.save(
                     self.output_dir, step, model, optimizer, self.config["model"], keep))
         if step == 0:   # numb_steps 0 (e.g. a fine-tuned model with its bias recalibrated only)
@@ -321,6 +340,15 @@ class Trainer:
             self.finetune.report(model, self.train_data, self.valid_data)
         self.step_counts = counts
         return model
+
+    def _diverged(self, step, what):
+        """Stop a diverged run: nothing non-finite is ever checkpointed."""
+        steps = checkpoint.list_steps(self.output_dir)
+        last = (f"the last checkpoint, ckpt-{max(steps)}, is from before; restart from it "
+                f"(--restart={self.output_dir}) with a smaller learning_rate.start_lr") if steps \
+            else "no checkpoint was written; retrain with a smaller learning_rate.start_lr"
+        raise DPKerasError(f"step {step}: {what}; the training diverged and was stopped, {last}, "
+                           "or check the training data for bad labels")
 
     def _display(self, lcurve, eval_step, step, d, trained):
         """Write the ``lcurve.out`` line of ``step``; returns the training metrics

@@ -241,7 +241,8 @@ def test_lcurve_checkpoint_and_exact_restart(run_dir, tmp_path):
     assert len(full.weights) == len(cont.weights) > 20
     for x, y in zip(full.weights, cont.weights):
         assert x.path == y.path and np.array_equal(x.numpy(), y.numpy()), x.path
-    with pytest.raises(DPKerasError, match="model section differs"):
+    with pytest.raises(DPKerasError,
+                       match=r"it differs: model\.model_dict\.ener_b\.fitting_net\.seed: run"):
         cfg = tf_style()
         cfg["model"]["fitting_net_dict"]["ener_b"]["seed"] = 9
         Trainer(normalize(cfg), str(tmp_path / "x"), restart=run_dir.out,

@@ -136,12 +136,14 @@ def test_unverified_model_needs_opt_in_then_is_pinned(tmp_path, monkeypatch, iso
     shutil.rmtree(tmp_path / "mirror")
     monkeypatch.setattr(zfetch, "_fetch_into_cache", lambda *a: pytest.fail("re-downloaded"))
     assert zoo.fetch("dpa1-oc2m") == path
-    # a cached file that no longer matches the pinned hash is deleted, with a clear error
+    # a cached file that no longer matches the pinned hash is moved aside (it may be the only
+    # copy), with a clear error saying where
     with open(path, "ab") as f:
         f.write(b"tampered")
-    with pytest.raises(DPKerasError, match="the cached file has sha256 .* was deleted"):
+    with pytest.raises(DPKerasError, match="the cached file has sha256 .* was moved aside to "
+                                           + re.escape(path + ".corrupt")):
         zoo.fetch("dpa1-oc2m")
-    assert not os.path.exists(path)
+    assert not os.path.exists(path) and os.path.isfile(path + ".corrupt")
 
 
 def _download_card(tmp_path):

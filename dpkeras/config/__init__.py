@@ -23,8 +23,21 @@ from dpkeras.config.single import normalize_single
 from dpkeras.errors import DPKerasError
 
 __all__ = ["ATTENTION_DESCRIPTORS", "DEFAULT_HEAD", "SHARED_MODEL_KEYS", "Unsupported",
-           "auto_sel_factor", "complete_from_frozen", "is_multitask", "is_multitask_input",
+           "auto_sel_factor", "complete_from_frozen", "differences", "is_multitask", "is_multitask_input",
            "load_input", "model_kwargs", "normalize", "normalize_model", "read_input"]
+
+
+def differences(a, b, path, ignore=()):
+    """``[(key path, a value, b value)]`` where two (normalized) sections differ; keys in
+    ``ignore`` are skipped at every level."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            if k not in ignore:
+                out += differences(a.get(k, "(missing)"), b.get(k, "(missing)"), f"{path}.{k}",
+                                   ignore)
+        return out
+    return [] if a == b else [(path, a, b)]
 
 
 def normalize(config):

@@ -51,8 +51,21 @@ def _check_type_embedded_members(d, path, why):
                   "neither); combine se_e2_a, se_atten and se_atten_v2 only")
 
 
+def check_widths(section, path, key="neuron"):
+    """Layer widths: a list of positive integers (a zero-width layer would silently train)."""
+    w = section.get(key)
+    if not isinstance(w, list) or not all(isinstance(n, int) and not isinstance(n, bool)
+                                          and n > 0 for n in w):
+        fail(f"{path}.{key}", f"expected a list of positive integers (layer widths), got "
+             f"{json.dumps(w)}")
+
+
 def _check_common(d, ntypes, path):
-    """Checks every descriptor shares: cut-offs, axis_neuron, exclude_types, precision."""
+    """Checks every descriptor shares: cut-offs, widths, axis_neuron, exclude_types,
+    precision."""
+    check_widths(d, path)
+    if not d["neuron"]:
+        fail(f"{path}.neuron", "expected at least one embedding layer")
     if not 0 <= d["rcut_smth"] < d["rcut"]:
         fail(f"{path}.rcut_smth", f"need 0 <= rcut_smth < rcut, got rcut_smth={d['rcut_smth']}"
               f", rcut={d['rcut']}")
@@ -148,7 +161,8 @@ def normalize_model(model):
                   "se_e2_a, se_atten and se_atten_v2 descriptors (and a hybrid of them), not "
                   f"{m['descriptor']['type']!r}; remove the section")
         m["type_embedding"] = apply_schema(m["type_embedding"], TYPE_EMBEDDING,
-                                            "model.type_embedding")
+                                           "model.type_embedding")
+        check_widths(m["type_embedding"], "model.type_embedding")
         _check_precision(m["type_embedding"], "model.type_embedding")
     fit = m["fitting_net"]
     if isinstance(fit, dict):
@@ -157,6 +171,7 @@ def normalize_model(model):
     m["fitting_net"] = typed_section(fit, FITTING_SCHEMAS, "model.fitting_net",
                                       "ener", "fitting_net")
     _check_precision(m["fitting_net"], "model.fitting_net")
+    check_widths(m["fitting_net"], "model.fitting_net")
     if m["fitting_net"]["precision"] != "float64" and m["fitting_net"]["type"] != "ener":
         fail("model.fitting_net.precision", f"float32 is only implemented for the ener "
               f"fitting, not {m['fitting_net']['type']!r}; use 'float64'")

@@ -329,6 +329,7 @@ def apply_schema(section, schema, path):
             hint = f"; did you mean {close[0]!r}?" if close else ""
             fail(f"{path}.{key}", f"unknown key{hint} (known keys: {', '.join(sorted(schema))})")
         spec = schema[key]
+        _check_type(f"{path}.{key}", key, value, spec)
         if isinstance(spec, Unsupported):
             if value != spec.default:
                 fail(f"{path}.{key}", f"{key} = {json.dumps(value)} {spec.why}; remove the key "
@@ -341,6 +342,39 @@ def apply_schema(section, schema, path):
             fail(f"{path}.{key}", "required key is missing")
         out[key] = copy.deepcopy(spec.default if isinstance(spec, Unsupported) else spec)
     return out
+
+
+# number keys that also take one number per type
+_PER_TYPE_NUMBERS = ("scale",)
+
+
+def _is_number(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _check_type(path, key, value, spec):
+    """A value of the kind of its default: a number where the default is a number, a list where
+    it is a list (``None`` defaults and strings take anything the section's checks accept)."""
+    if isinstance(spec, Unsupported) or spec is REQUIRED or spec is None:
+        return
+    if _is_number(spec) and not _is_number(value) and not (
+            key in _PER_TYPE_NUMBERS and isinstance(value, list)):
+        hint = f"; write {value} without quotes" if isinstance(value, str) and _parses(value) \
+            else ""
+        fail(path, f"expected a number, got {json.dumps(value)} "
+             f"({type(value).__name__}){hint}")
+    if isinstance(spec, list) and not isinstance(value, list):
+        hint = f"; write [{value}]" if isinstance(value, str) and all(
+            _parses(v) for v in value.split(",")) else ""
+        fail(path, f"expected a list, got {json.dumps(value)} ({type(value).__name__}){hint}")
+
+
+def _parses(text):
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 def typed_section(section, schemas, path, default_type, what):

@@ -29,6 +29,7 @@ def normalize_single(config):
     out = {"model": normalize_model(top["model"])}
     out["learning_rate"] = typed_section(top["learning_rate"], LR_SCHEMAS, "learning_rate",
                                           "exp", "learning_rate")
+    _check_learning_rate(out["learning_rate"])
     tensor = out["model"]["fitting_net"]["type"] in ("dipole", "polar")
     out["loss"] = typed_section(top["loss"], LOSS_SCHEMAS, "loss",
                                  "tensor" if tensor else "ener", "loss")
@@ -55,3 +56,16 @@ def normalize_single(config):
             fail(f"training.{key}", f"expected a positive integer, got {t[key]!r}")
     out["training"] = t
     return out
+
+
+def _check_learning_rate(lr):
+    """Rates positive, ``decay_steps`` a positive integer, ``decay_rate`` in (0, 1]."""
+    for key in ("start_lr", "stop_lr"):
+        if not lr[key] > 0:
+            fail(f"learning_rate.{key}", f"expected a positive number, got {lr[key]}")
+    if not isinstance(lr["decay_steps"], int) or lr["decay_steps"] <= 0:
+        fail("learning_rate.decay_steps", f"expected a positive integer, got "
+             f"{json.dumps(lr['decay_steps'])}")
+    rate = lr.get("decay_rate")
+    if rate is not None and not (isinstance(rate, (int, float)) and 0 < rate <= 1):
+        fail("learning_rate.decay_rate", f"expected a number in (0, 1], got {json.dumps(rate)}")

@@ -106,6 +106,51 @@ class _Dir:
             raise DPKerasError(f"{fname}: cannot read ({exc}); the file is corrupt") from None
 
 
+MIN_PAIR_DISTANCE = 0.01   # Angstrom: closer atoms are a data error (duplicated coordinates)
+
+
+def _check_finite(arr, where, natoms=None):
+    """NaN or inf anywhere in ``arr [nf, width]`` is an error naming the frame (and atom)."""
+    if np.all(np.isfinite(arr)):
+        return
+    frame, col = np.argwhere(~np.isfinite(np.reshape(arr, (arr.shape[0], -1))))[0]
+    atom = f", atom {col // (arr.size // arr.shape[0] // natoms)}" if natoms else ""
+    raise DPKerasError(f"{where}: non-finite value (NaN or inf) in frame {frame}{atom}; fix "
+                       "or remove that frame")
+
+
+def _check_overlaps(system, budget=1 << 22):
+    """Two atoms closer than :data:`MIN_PAIR_DISTANCE` (minimum image under PBC) in any frame
+    is an error naming the frame and the pair (file atom indices). Vectorized over blocks of
+    frames (and of atoms for large systems) of about ``budget`` pairs."""
+    n = system.natoms
+    if n < 2:
+        return
+    rows = max(1, min(n, budget // n))
+    frames = max(1, budget // (rows * n))
+    eye = np.eye(n, dtype=bool)
+    for f0 in range(0, system.nframes, frames):
+        x = system.coord[f0:f0 + frames]                            # [b, n, 3]
+        box = system.box[f0:f0 + frames]
+        if system.pbc:                                              # fractional coordinates
+            x = np.matmul(x, np.linalg.inv(box))
+        for lo in range(0, n, rows):
+            d = x[:, lo:lo + rows, None, :] - x[:, None, :, :]      # [b, rows, n, 3]
+            if system.pbc:                                          # minimum image
+                d -= np.round(d)
+                d = np.matmul(d.reshape(len(x), -1, 3), box).reshape(d.shape)
+            r2 = np.sum(d * d, axis=-1)
+            r2[:, eye[lo:lo + rows]] = np.inf
+            close = np.argwhere(r2 < MIN_PAIR_DISTANCE ** 2)
+            if close.size:
+                k, i, j = close[0]
+                a, b = sorted((int(system.sort_idx[lo + i]), int(system.sort_idx[j])))
+                raise DPKerasError(f"{system.path}: frame {f0 + k}: atoms {a} and {b} are "
+                                   f"{np.sqrt(r2[k, i, j]):.3g} A apart (closer than "
+                                   f"{MIN_PAIR_DISTANCE} A): duplicated coordinates; fix or "
+                                   "remove that frame")
+
+
 class DeepmdSystem:
     """All frames of one system in memory, with types in the model's ``type_map``.
 
@@ -122,6 +167,9 @@ class DeepmdSystem:
         if not d.exists("type.raw"):
             raise DPKerasError(f"{path}: type.raw is missing; not a DeePMD-kit system")
         atype = d.read_raw("type.raw", int)
+        if atype.size == 0:
+            raise DPKerasError(f"{path}/type.raw is empty: it must list the type of every atom "
+                               "(one integer per atom)")
         sys_map = [str(e) for e in d.read_raw("type_map.raw", str)] \
             if d.exists("type_map.raw") else None
         self.natoms = len(atype)
@@ -137,6 +185,7 @@ class DeepmdSystem:
             if c is None:
                 raise DPKerasError(f"{where}/coord.npy is missing")
             nf = self._check(c, 3 * self.natoms, f"{where}/coord.npy")
+            _check_finite(c, f"{where}/coord.npy", self.natoms)
             coords.append(c.reshape(nf, self.natoms, 3))
             if self.pbc:
                 b = d.load(s, "box")
@@ -144,6 +193,7 @@ class DeepmdSystem:
                     raise DPKerasError(f"{where}/box.npy is missing (add it, or add an empty "
                                        f"file {path}/nopbc for a non-periodic system)")
                 self._check(b, 9, f"{where}/box.npy", nf)
+                _check_finite(b, f"{where}/box.npy")
                 boxes.append(b.reshape(nf, 3, 3))
             else:
                 boxes.append(np.zeros((nf, 3, 3)))
@@ -156,6 +206,7 @@ class DeepmdSystem:
                     if k is None and v.ndim == 2:   # fparam / aparam: any number of components
                         k = max(1, v.shape[1] // n)
                     self._check(v, k * n, f"{where}/{name}.npy", nf)
+                    _check_finite(v, f"{where}/{name}.npy", self.natoms if per_atom else None)
                     labels[name].append(v.reshape(nf, -1))
                 elif labels[name]:
                     raise DPKerasError(f"{where}/{name}.npy is missing while other sets of "
@@ -188,6 +239,7 @@ class DeepmdSystem:
             if len(bad):
                 raise DPKerasError(f"{path}: frame {bad[0]} has a singular box (volume "
                                    f"{vol[bad[0]]:.3g}); fix box.npy or mark the system nopbc")
+        _check_overlaps(self)
 
     def _remap(self, atype, sys_map, type_map):
         if type_map is None:

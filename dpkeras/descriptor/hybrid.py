@@ -21,6 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from dpkeras.descriptor.base import Descriptor
 from dpkeras.descriptor.type_embedding import TypeEmbedding, type_embedding_config
 from dpkeras.nlist import slot_types
 from dpkeras.descriptor.registry import DESCRIPTORS, register
@@ -28,8 +29,7 @@ from dpkeras.descriptor.registry import DESCRIPTORS, register
 
 @keras.saving.register_keras_serializable(package="dpkeras")
 @register("hybrid")
-class DescrptHybrid(keras.layers.Layer):
-    MIXED_TYPES = False
+class DescrptHybrid(Descriptor):
     """``call(rij [nf, nloc, nnei, 3], mask [nf, nloc, nnei], atype [nf, nloc],
     type_counts=None)`` -> ``[nf, nloc, sum_k dim_out_k]``.
 
@@ -39,8 +39,6 @@ class DescrptHybrid(keras.layers.Layer):
       type_embedding: the model's ``type_embedding`` section; with an attention member the
         default section is used when it is ``None``.
     """
-
-    radial_only = False
 
     def __init__(self, ntypes, list, trainable=True,  # noqa: A002 (DeePMD's key)
                  type_embedding=None, **kwargs):
@@ -78,24 +76,12 @@ class DescrptHybrid(keras.layers.Layer):
                        for i in range(d.get_sel()[t])] for d in self.descriptors]
         self.built = True
 
-    def get_rcut(self):
-        return self.rcut
-
-    def get_sel(self):
-        return list(self.sel)
-
-    def mixed_types(self):
-        return False
+    def get_rcut_smth(self):
+        """The smallest ``rcut_smth`` of the members (DeePMD-kit's hybrid)."""
+        return min(d.get_rcut_smth() for d in self.descriptors)
 
     def get_dim_out(self):
         return sum(d.get_dim_out() for d in self.descriptors)
-
-    def get_dim_tebd(self):
-        """Width of the shared type embedding the fitting net takes (0: none)."""
-        return 0 if self.type_embed is None else self.type_embed.dim()
-
-    def atom_type_embedding(self, atype):
-        return self.type_embed.atom_embedding(atype)
 
     def leaves(self):
         """The sub-descriptors (each owns its environment-matrix statistics)."""

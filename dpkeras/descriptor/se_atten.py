@@ -34,6 +34,7 @@ descriptor exposes ``e_{t_i}`` through :meth:`DescrptSeAtten.atom_type_embedding
 import keras
 import tensorflow as tf
 
+from dpkeras.descriptor.base import Descriptor
 from dpkeras.descriptor.type_embedding import TypeEmbedding, type_embedding_config
 from dpkeras.env_mat import EnvMat
 from dpkeras.network import EmbeddingNet, child_seed, net_dtype
@@ -147,7 +148,7 @@ class AttentionLayer(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="dpkeras")
 @register("se_atten", "dpa1")
-class DescrptSeAtten(keras.layers.Layer):
+class DescrptSeAtten(Descriptor):
     """The ``se_atten`` descriptor (alias ``dpa1``); output ``[nf, nloc, neuron[-1] * axis_neuron]``.
 
     ``call(rij, mask, atype, type_counts=None, nei_type=None)``: ``nei_type [nf, nloc, nnei]`` are
@@ -155,7 +156,6 @@ class DescrptSeAtten(keras.layers.Layer):
     """
 
     MIXED_TYPES = True
-    radial_only = False
     # the neighbor list may be cut after its last real neighbor (see call)
     trims_padding = True
 
@@ -216,28 +216,8 @@ class DescrptSeAtten(keras.layers.Layer):
         self.built = True
 
     # --- getters ---------------------------------------------------------------------------
-    def get_rcut(self):
-        return self.rcut
-
-    def get_sel(self):
-        return list(self.sel)
-
-    def mixed_types(self):
-        return True
-
-    def leaves(self):
-        """The descriptors owning environment-matrix statistics (``hybrid`` has several)."""
-        return [self]
-
     def get_dim_out(self):
         return self.neuron[-1] * self.axis_neuron
-
-    def get_dim_tebd(self):
-        return self.tebd_dim
-
-    def atom_type_embedding(self, atype):
-        """``[nf, nloc, tebd_dim]``: the type embedding of each atom (the fitting's extra input)."""
-        return self.type_embed.atom_embedding(atype)
 
     # --- math ------------------------------------------------------------------------------
     def call(self, rij, mask, atype, type_counts=None, nei_type=None):

@@ -8,31 +8,32 @@ descriptor) there is one embedding net for all pairs, fed ``[R~_ij,0, e_{t_j}, e
 (``[R~_ij,0, e_{t_j}]`` with ``type_one_side``), where ``t_j`` is the type of the slot's block
 (padded slots too, as in DeePMD-kit).
 
-A subclass sets ``descriptor_type`` and ``radial_only`` and implements
-``_atom_descriptor(env, offsets, center_type, atype)``, which maps the normalized environment
-matrices of a block of atoms ``[n, nnei, ncol]`` to their descriptors ``[n, dim_out]``.
+A subclass (``se_e2_a``, ``se_e2_r``, ``se_e3``) registers its names
+(:func:`dpkeras.descriptor.registry.register`), sets ``radial_only`` and implements
+``_atom_descriptor(env, center_type, atype)``, which maps the normalized environment matrices of
+a block of atoms ``[n, nnei, ncol]`` to their descriptors ``[n, dim_out]`` (``center_type``:
+the block's type, or ``None`` with ``atype [n]`` the atoms' types when all atoms go at once:
+``type_one_side`` or a type embedding); the neighbor-type blocks are the slots
+``self.offsets[t_j]`` of the list.
 """
 
-import keras
 import numpy as np
 import tensorflow as tf
 
+from dpkeras.descriptor.base import Descriptor
 from dpkeras.descriptor.type_embedding import TypeEmbedding, type_embedding_config
 from dpkeras.env_mat import EnvMat
 from dpkeras.network import EmbeddingNet, child_seed, net_dtype
 from dpkeras.typesplit import TypeSplit
 
 
-class DescrptSe(keras.layers.Layer):
-    """Base of ``se_e2_a`` and ``se_e2_r``.
+class DescrptSe(Descriptor):
+    """Base of ``se_e2_a``, ``se_e2_r`` and ``se_e3``.
 
     ``call(rij [nf, nloc, nnei, 3], mask [nf, nloc, nnei], atype [nf, nloc], type_counts=None)``
     returns ``[nf, nloc, dim_out]`` (``type_counts``: see :class:`dpkeras.typesplit.TypeSplit`).
     """
 
-    descriptor_type = None   # set by dpkeras.descriptor.registry.register
-    MIXED_TYPES = False
-    radial_only = False
 
     def __init__(self, ntypes, rcut, rcut_smth, sel, neuron=(10, 20, 40), resnet_dt=False,
                  activation_function="tanh", type_one_side=False, exclude_types=(),
@@ -105,14 +106,6 @@ class DescrptSe(keras.layers.Layer):
             return 1
         return 1 + self.type_embed.dim() * (1 if self.type_one_side else 2)
 
-    def get_dim_tebd(self):
-        """Width of the type embedding the fitting net takes (0: per-type fitting nets)."""
-        return 0 if self.type_embed is None else self.type_embed.dim()
-
-    def atom_type_embedding(self, atype):
-        """``[nf, nloc, T]``: the type embedding of each atom (with a type embedding only)."""
-        return self.type_embed.atom_embedding(atype)
-
     def net(self, center_type, tj):
         """The embedding net for neighbors of type ``tj`` (``None`` if the pair is excluded)."""
         key = str(tj) if self.type_one_side else f"{center_type}_{tj}"
@@ -125,19 +118,6 @@ class DescrptSe(keras.layers.Layer):
 
     def is_excluded(self, ti, tj):
         return tuple(sorted((ti, tj))) in self.exclude_types
-
-    def get_rcut(self):
-        return self.rcut
-
-    def get_sel(self):
-        return list(self.sel)
-
-    def mixed_types(self):
-        return False
-
-    def leaves(self):
-        """The descriptors owning environment-matrix statistics (``hybrid`` has several)."""
-        return [self]
 
     # --- math ------------------------------------------------------------------------------
     def _embed(self, env_j, center_type, tj):

@@ -41,6 +41,17 @@ def build_model(model_section):
     return EnergyModel(**kwargs)
 
 
+def check_finite(model, source):
+    """Refuse a model whose weights hold NaN or inf (a diverged training): naming the first
+    such weight. ``model``: any model with ``weights`` (multi-task too)."""
+    for v in model.weights:
+        x = v.numpy()
+        if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
+            raise DPKerasError(f"{source}: weight {v.path} holds NaN or inf values (the training "
+                               "diverged); use an earlier checkpoint or retrain with a smaller "
+                               "learning_rate.start_lr")
+
+
 def _embedding_nets(d):
     if d.mixed_types():
         return {(): d.embedding_net}

@@ -6,7 +6,9 @@ is used when it holds the file; else the file is copied from ``$DPKERAS_ZOO_MIRR
 directory, or a ``file://`` / ``http(s)://`` URL, holding ``FILE``) or downloaded from the
 card's ``urls`` in order. A cached file is never downloaded again.
 
-Every file is checked against the card's sha256 (a mismatch deletes it and raises). A card
+Every file is checked against the card's sha256 (a mismatching cached file is moved aside to
+``FILE.corrupt`` and the error says so). Downloads are https only: a plain ``http://`` mirror
+or URL needs ``DPKERAS_ZOO_ALLOW_HTTP=1``; local directories and ``file://`` are allowed. A card
 without a published checksum (``sha256: null``) is fetched only with ``trust_unverified=True``
 (or ``DPKERAS_ZOO_TRUST_UNVERIFIED=1``): its checksum is then computed on first download and
 written next to the cached file (``FILE.sha256``), and later uses are checked against it.
@@ -80,28 +82,45 @@ def _expected_sha(card, path):
     return None
 
 
-def _verify(card, path, source):
+def _verify(card, path, source, embedded=False):
+    """Check ``path`` against its expected sha256. A mismatching cached file is moved aside to
+    ``PATH.corrupt`` (it may be the only copy) and the error says where."""
     expected = _expected_sha(card, path)
     if expected is None:
         return
     got = sha256sum(path)
-    if got != expected:
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        else:
-            os.unlink(path)
-        raise DPKerasError(
-            f"zoo model {card['name']}: {source} has sha256 {got}, expected {expected}; the file "
-            f"is corrupt or not the published one and was deleted ({path}); fetch it again or "
-            "fix the mirror")
+    if got == expected:
+        return
+    if embedded:
+        raise DPKerasError(f"zoo model {card['name']}: {source} {path} has sha256 {got}, "
+                           f"expected {expected}; the installation is damaged: reinstall dpkeras")
+    aside = path + ".corrupt"
+    if os.path.isdir(aside):
+        shutil.rmtree(aside)
+    os.replace(path, aside)
+    raise DPKerasError(
+        f"zoo model {card['name']}: {source} has sha256 {got}, expected {expected}; the file is "
+        f"corrupt or not the published one and was moved aside to {aside}; fetch it again or "
+        "fix the mirror")
+
+
+def _http_allowed():
+    return os.environ.get("DPKERAS_ZOO_ALLOW_HTTP") == "1"
 
 
 def _mirror_sources(card):
     mirror = os.environ.get("DPKERAS_ZOO_MIRROR")
     if not mirror:
         return []
+    if mirror.startswith("http://") and not _http_allowed():
+        raise DPKerasError(f"DPKERAS_ZOO_MIRROR={mirror} is plain http: a download could be "
+                           "altered on the way; use an https:// mirror, a local directory, or "
+                           "set DPKERAS_ZOO_ALLOW_HTTP=1 to accept it")
     if "://" in mirror:
         return [mirror.rstrip("/") + "/" + urllib.parse.quote(card["file"])]
+    if not os.path.isdir(mirror):
+        raise DPKerasError(f"DPKERAS_ZOO_MIRROR={mirror}: no such directory; point it at a "
+                           f"directory holding {card['file']!r}, or unset it")
     return [os.path.join(mirror, card["file"])]
 
 
@@ -135,6 +154,9 @@ def _fetch_into_cache(card, dest):
     sources = _mirror_sources(card) + list(card["urls"])
     errors = []
     for src in sources:
+        if src.startswith("http://") and not _http_allowed():
+            errors.append(f"{src}: plain http refused (set DPKERAS_ZOO_ALLOW_HTTP=1 to allow)")
+            continue
         try:
             with atomic_file(dest) as tmp:
                 if "://" in src:
@@ -144,7 +166,8 @@ def _fetch_into_cache(card, dest):
                     log.info("copying %s from the mirror %s", card["name"], src)
                     _copy_local(src, tmp)
                 else:
-                    raise FileNotFoundError(src)
+                    raise FileNotFoundError(f"the mirror directory has no file "
+                                            f"{os.path.basename(src)!r}")
                 got = sha256sum(tmp)
                 expected = card["sha256"]
                 if expected and got != expected:
@@ -171,7 +194,7 @@ def fetch_card(card, trust_unverified=False):
         if not os.path.exists(path):
             raise DPKerasError(f"zoo model {card['name']}: embedded file {path} is missing; "
                                "reinstall dpkeras")
-        _verify(card, path, "the embedded file")
+        _verify(card, path, "the embedded file", embedded=True)
         return path
     dest = cached_path(card)
     if card["sha256"] is None and not _trusted(trust_unverified) \
@@ -184,6 +207,15 @@ def fetch_card(card, trust_unverified=False):
     if os.path.isfile(dest):
         _verify(card, dest, "the cached file")
         return dest
+    try:
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        if not os.access(os.path.dirname(dest), os.W_OK):
+            raise PermissionError("not writable")
+    except OSError as exc:
+        raise DPKerasError(f"zoo model {card['name']}: cannot write the download cache "
+                           f"{os.path.dirname(dest)} ({exc}); set DPKERAS_CACHE to a writable "
+                           f"directory (now {os.environ.get('DPKERAS_CACHE') or 'unset'})") \
+            from None
     src, got = _fetch_into_cache(card, dest)
     if card["sha256"] is None:
         atomic_write_text(dest + ".sha256", f"{got}  {card['file']}\n")
