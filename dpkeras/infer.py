@@ -7,7 +7,7 @@ Example::
     dp = DeepPot("frozen_model.pb")            # or a SavedModel dir, .keras, .dp, run dir
     e, f, v = dp.eval(coords, cells, atom_types)
     e, f, v, ae, av = dp.eval(coords, None, atom_types, atomic=True)   # no PBC
-    dipole = DeepDipole("dipole.pb").eval(coords, cells, atom_types)  # [nf, 3]
+    dipole = DeepDipole("dipole.pb").eval(coords, cells, atom_types, atomic=False)  # [nf, 3]
 """
 
 import numpy as np
@@ -142,6 +142,27 @@ class DeepPot(_DeepEval):
     def get_dim_aparam(self):
         return self.model.fitting.numb_aparam
 
+    def get_sel_type(self):
+        """``[]``: an energy model has no selected types (DeePMD-kit's answer)."""
+        return []
+
+    def eval_descriptor(self, coords, cells, atom_types, fparam=None, aparam=None):
+        """DeePMD-kit's ``DeepPot.eval_descriptor``: the descriptor of every atom, ``[nf,
+        natoms, dim_out]`` (a hybrid's members side by side). ``fparam``/``aparam`` do not
+        enter the descriptor."""
+        del fparam, aparam
+        coord, atype, box = self._inputs(coords, cells, atom_types)
+        if not hasattr(self, "_descr"):
+            model = self.model
+
+            def descr(c, t, b, pbc):
+                nlist, shift = model_neighbor_list(model, c, t, b, pbc)
+                return model.eval_descriptor({"coord": c, "box": b, "atype": t, "nlist": nlist,
+                                              "shift": shift})
+
+            self._descr = tf.function(descr, reduce_retracing=True)
+        return self._descr(coord, atype, box, tf.constant(cells is not None)).numpy()
+
     def eval(self, coords, cells, atom_types, atomic=False, fparam=None, aparam=None):
         """Evaluate energies, forces and virials.
 
@@ -198,19 +219,35 @@ class DeepTensor(_DeepEval):
     def get_output_dim(self):
         return self.model.fitting.tensor_size
 
-    def eval(self, coords, cells, atom_types, atomic=False):
-        """The frame tensor ``[nf, size]`` or, with ``atomic``, the atomic tensors
-        ``[nf, natoms, size]`` (zeros on atoms whose type is not in ``sel_type``), as DeePMD-kit's
-        ``DeepDipole``/``DeepPolar`` return them (``size`` 3 or 9). Arguments as
-        :meth:`DeepPot.eval`."""
+    def get_dim_fparam(self):
+        return 0
+
+    def get_dim_aparam(self):
+        return 0
+
+    def eval(self, coords, cells, atom_types, atomic=True, fparam=None, aparam=None):
+        """The atomic tensors ``[nf, natoms, size]`` (zeros on atoms whose type is not in
+        ``sel_type``) or, with ``atomic=False``, the frame tensor ``[nf, size]``: DeePMD-kit 3's
+        ``DeepTensor.eval``, whose default is ``atomic=True`` too (``size`` 3 or 9). Arguments as
+        :meth:`DeepPot.eval`; ``fparam``/``aparam`` exist for DeePMD-kit's signature (its TF
+        tensor fittings take none)."""
+        self._no_params(fparam, aparam)
         out = self._run(coords, cells, atom_types, atomic)
         return out["atom_tensor"] if atomic else out["tensor"]
 
-    def eval_full(self, coords, cells, atom_types, atomic=False):
+    def _no_params(self, fparam, aparam):
+        for name, value in (("fparam", fparam), ("aparam", aparam)):
+            if value is not None:
+                raise DPKerasError(f"{self.path}: a {self.model.fitting.fitting_type} model takes "
+                                   f"no {name} (DeePMD-kit's tensor fittings have none); leave "
+                                   "it None")
+
+    def eval_full(self, coords, cells, atom_types, atomic=False, fparam=None, aparam=None):
         """DeePMD-kit's ``eval_full``: the frame tensor ``[nf, size]``, the force of each of its
         components ``-dT_k/dr_i`` ``[nf, size, natoms, 3]`` and their virials ``[nf, size, 9]``;
         with ``atomic`` also the atomic tensors ``[nf, natoms, size]`` and atomic virials
         ``[nf, size, natoms, 9]``. Arguments as :meth:`DeepPot.eval`."""
+        self._no_params(fparam, aparam)
         coord, atype, box = self._inputs(coords, cells, atom_types)
         if not hasattr(self, "_full"):
             model = self.model
@@ -242,6 +279,17 @@ class DeepPolar(DeepTensor):
 
 
 _CLASS_OF = {"ener": "DeepPot", "dipole": "DeepDipole", "polar": "DeepPolar"}
+
+
+def DeepEval(path, head=None):   # noqa: N802 (DeePMD-kit's name, a factory as theirs)
+    """The inference object of the right class for the model at ``path``, as DeePMD-kit's
+    ``deepmd.infer.DeepEval``: a :class:`DeepPot`, :class:`DeepDipole` or
+    :class:`DeepPolar`."""
+    model, kind = load_model(path, head=head)
+    cls = {"ener": DeepPot, "dipole": DeepDipole, "polar": DeepPolar}[_model_kind(model)]
+    out = cls.from_model(model, path)
+    out.kind = kind
+    return out
 
 
 def _model_kind(model):

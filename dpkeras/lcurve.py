@@ -1,9 +1,14 @@
-"""``lcurve.out``, DeePMD-kit's learning-curve file, and the training log."""
+"""What a training run reports: ``lcurve.out`` (DeePMD-kit's learning-curve file), TensorBoard
+logs and a TF profile (DeePMD-kit's ``training.tensorboard`` / ``profiling`` keys), the log."""
 
 import logging
 import os
 
+import numpy as np
+import tensorflow as tf
+
 from dpkeras.atomic import atomic_write_text
+from dpkeras.errors import DPKerasError
 
 log = logging.getLogger("dpkeras")
 
@@ -63,3 +68,75 @@ def add_file_log(path):
     h = logging.FileHandler(path)
     h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(h)
+
+
+class TensorBoard:
+    """DeePMD-kit's ``training.tensorboard`` and ``training.profiling``.
+
+    With ``tensorboard``: TensorBoard scalars in ``OUTPUT_DIR/tensorboard_log_dir`` (DeePMD-kit
+    writes ``tensorboard_log_dir`` relative to the working directory; dpkeras keeps a run's
+    outputs together): every ``tensorboard_freq`` steps the training metrics of the step (per
+    head for multi-task, ``rmse_e_trn_HEAD``) and the learning rate, and at every ``disp_freq``
+    step the validation metrics. With ``profiling``: a TensorFlow profile of the 10 training
+    steps after the first (compilation) in ``OUTPUT_DIR/NAME``, ``NAME`` being
+    ``profiling_file`` without its extension (open it in TensorBoard's Profile tab; DeePMD-kit's
+    TF1 backend writes a Chrome timeline instead).
+    """
+
+    PROFILED_STEPS = 10
+
+    def __init__(self, output_dir, training, label):
+        self.label, self.freq = label, int(training["tensorboard_freq"])
+        self.writer = None
+        if training["tensorboard"]:
+            try:
+                import tensorboard  # noqa: F401  (tf.summary needs it)
+            except ImportError:
+                raise DPKerasError("training.tensorboard: true needs the tensorboard package: "
+                                   "pip install 'dpkeras[tensorboard]' (or pip install "
+                                   "tensorboard)") from None
+            self.writer = tf.summary.create_file_writer(
+                os.path.join(output_dir, training["tensorboard_log_dir"]))
+        self.profile_dir = None
+        if training["profiling"]:
+            self.profile_dir = os.path.join(
+                output_dir, os.path.splitext(training["profiling_file"])[0])
+        self._profiling = False
+
+    def step(self, step, head, metrics, lr):
+        if self.writer is None or step % self.freq:
+            return
+        with self.writer.as_default(step=step):
+            for k, v in metrics.items():
+                tf.summary.scalar(self.label((head, k), "trn"), float(v))
+            tf.summary.scalar("learning_rate", lr)
+
+    def validation(self, step, val):
+        if self.writer is None:
+            return
+        with self.writer.as_default(step=step):
+            for hk, v in val.items():
+                if np.isfinite(v):
+                    tf.summary.scalar(self.label(hk, "val"), v)
+
+    def profile(self, done):
+        """Called before each training step, ``done`` steps into this run."""
+        if self.profile_dir is None:
+            return
+        if done == 1 and not self._profiling:
+            tf.profiler.experimental.start(self.profile_dir)
+            self._profiling = True
+        elif done == 1 + self.PROFILED_STEPS and self._profiling:
+            self._stop()
+
+    def _stop(self):
+        tf.profiler.experimental.stop()
+        self._profiling = False
+        log.info("wrote a TensorFlow profile of %d steps to %s", self.PROFILED_STEPS,
+                 self.profile_dir)
+
+    def close(self):
+        if self._profiling:
+            self._stop()
+        if self.writer is not None:
+            self.writer.close()

@@ -27,7 +27,7 @@ def test_system(dp, path, numb_test=0):
     """Error metrics of ``dp`` on one system: a dict of floats (and ``nframes``)."""
     from dpkeras.data.system import DeepmdSystem
 
-    s = DeepmdSystem(path, dp.get_type_map())
+    s = DeepmdSystem(path, dp.get_type_map(), sel_type=dp.get_sel_type() or None)
     n = s.nframes if not numb_test else min(numb_test, s.nframes)
     if hasattr(dp, "get_sel_type"):
         return _test_tensor(dp, s, n)
@@ -59,7 +59,7 @@ def _test_tensor(dp, s, n):
     nsel = int(sel.sum())
     res = {"nframes": n, "natoms": s.natoms, "tensor": label}
     if label in s.labels:
-        d = dp.eval(s.coord[:n], box, s.atype) - s.labels[label][:n]
+        d = dp.eval(s.coord[:n], box, s.atype, atomic=False) - s.labels[label][:n]
         res["rmse_t"] = float(np.sqrt(np.mean(d * d)))
         if nsel:
             res["rmse_t_sqrtn"] = res["rmse_t"] / np.sqrt(nsel)
@@ -99,18 +99,15 @@ def report(res):
 def main(argv):
     del argv
     from dpkeras.errors import DPKerasError
-    from dpkeras.infer import DeepDipole, DeepPolar, DeepPot
-    from dpkeras.load import load_model
+    from dpkeras.infer import DeepEval
 
     cli.setup_logging(FLAGS.log_level)
     if not FLAGS.model or not FLAGS.system:
         raise DPKerasError("give --model and at least one --system")
     from dpkeras.model.weights import check_finite
 
-    model, _ = load_model(FLAGS.model)
-    check_finite(model, FLAGS.model)
-    dp = {"dipole": DeepDipole, "polar": DeepPolar}.get(model.fitting.fitting_type,
-                                                         DeepPot).from_model(model, FLAGS.model)
+    dp = DeepEval(FLAGS.model)
+    check_finite(dp.model, FLAGS.model)
     all_res = []
     for path in FLAGS.system:
         res = test_system(dp, path, FLAGS.numb_test)

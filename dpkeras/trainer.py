@@ -41,7 +41,7 @@ from dpkeras.config import DEFAULT_HEAD, is_multitask
 from dpkeras.data.pipeline import DataSystems
 from dpkeras.errors import DPKerasError
 from dpkeras.fitting.stats import set_output_stats
-from dpkeras.lcurve import LCurve, add_file_log, fmt_time
+from dpkeras.lcurve import LCurve, TensorBoard, add_file_log, fmt_time
 from dpkeras.loss import make_loss
 from dpkeras.model.weights import build_model, get_weights, set_weights
 from dpkeras.multitask.model import MultiTaskModel
@@ -125,13 +125,14 @@ class Trainer:
         self.train_data, self.valid_data, self.numb_btch = {}, {}, {}
         for h, (dd, where) in data.items():
             type_map = self.section(h)["type_map"]
+            sel_type = self.section(h)["fitting_net"].get("sel_type")
             self.train_data[h] = DataSystems(dd["training_data"], type_map,
-                                             f"{where}training_data")
+                                             f"{where}training_data", sel_type)
             if strategy is not None:
                 distribute.check_batch_sizes(strategy, self.train_data[h],
                                              f"{where}training_data")
             self.valid_data[h] = None if dd["validation_data"] is None else DataSystems(
-                dd["validation_data"], type_map, f"{where}validation_data")
+                dd["validation_data"], type_map, f"{where}validation_data", sel_type)
             self.numb_btch[h] = (dd["validation_data"] or {}).get("numb_btch", 1)
         self._resolve_auto_sel()
         self.schedule = lr_mod.from_config(config["learning_rate"], self.numb_steps)
@@ -160,14 +161,7 @@ class Trainer:
         """Every head's training systems as one ``DataSystems`` (descriptor statistics)."""
         if len(self.heads) == 1:
             return self.train_data[self.heads[0]]
-        systems, sizes = [], []
-        for h in self.heads:
-            systems += self.config["training"]["data_dict"][h]["training_data"]["systems"]
-            sizes += list(self.train_data[h].batch_sizes)
-        section = {"systems": systems, "batch_size": sizes, "auto_prob": "prob_uniform",
-                   "sys_probs": None}
-        return DataSystems(section, self.train_data[self.heads[0]].type_map,
-                           "training.data_dict")
+        return DataSystems.union([self.train_data[h] for h in self.heads])
 
     def head_of(self, step):
         return self.heads[head_for_step(self.seed, step, self.probs)]
@@ -305,35 +299,43 @@ class Trainer:
                 batches[h] = iter(_StepSubset(self.train_data[h], mine).dataset(
                     self.seed, **batch_args(d)))
         counts = {h: 0 for h in self.heads}
+        board = TensorBoard(self.output_dir, self.config["training"], label)
         t0, last_t, last_step = time.time(), time.time(), start
         step = start
-        for i in order:
-            h = self.heads[i]
-            metrics = train_step(h, next(batches[h]))
-            counts[h] += 1
-            step += 1
-            loss = float(metrics["rmse"])
-            if not np.isfinite(loss):
-                self._diverged(step, f"the training loss{'' if not self.multi else ' of head ' + h}"
-                               f" is {loss}")
-            if step % self.disp_freq == 0 or step == self.numb_steps:
-                trn = self._display(lcurve, eval_step, step, d, (h, metrics))
-                now = time.time()
-                rate = (step - last_step) / max(now - last_t, 1e-9)
-                log.info("step %d/%d  %s  lr %.2e  %.2f steps/s  ETA %s", step, self.numb_steps,
-                         "  ".join(f"{label(hk, 'trn')} {v:.3e}" for hk, v in trn.items()),
-                         self.schedule.value(step), rate,
-                         fmt_time((self.numb_steps - step) / max(rate, 1e-9)))
-                last_t, last_step = now, step
-            if step % self.save_freq == 0 or step == self.numb_steps:
-                if not all(np.all(np.isfinite(v.numpy())) for v in model.trainable_variables):
-                    self._diverged(step, "the weights hold NaN or inf")
+        try:
+            for i in order:
+                h = self.heads[i]
+                board.profile(step - start)
+                metrics = train_step(h, next(batches[h]))
+                counts[h] += 1
+                step += 1
+                board.step(step, h, metrics, self.schedule.value(step))
+                loss = float(metrics["rmse"])
+                if not np.isfinite(loss):
+                    of = f" of head {h}" if self.multi else ""
+                    self._diverged(step, f"the training loss{of} is {loss}")
+                if step % self.disp_freq == 0 or step == self.numb_steps:
+                    trn, val = self._display(lcurve, eval_step, step, d, (h, metrics))
+                    board.validation(step, val)
+                    now = time.time()
+                    rate = (step - last_step) / max(now - last_t, 1e-9)
+                    log.info("step %d/%d  %s  lr %.2e  %.2f steps/s  ETA %s", step,
+                             self.numb_steps,
+                             "  ".join(f"{label(hk, 'trn')} {v:.3e}" for hk, v in trn.items()),
+                             self.schedule.value(step), rate,
+                             fmt_time((self.numb_steps - step) / max(rate, 1e-9)))
+                    last_t, last_step = now, step
+                if step % self.save_freq == 0 or step == self.numb_steps:
+                    if not all(np.all(np.isfinite(v.numpy())) for v in model.trainable_variables):
+                        self._diverged(step, "the weights hold NaN or inf")
+                    log.info("saved checkpoint %s", checkpoint.save(
+                        self.output_dir, step, model, optimizer, self.config["model"], keep))
+            if step == 0:   # numb_steps 0 (e.g. a fine-tuned model with its bias recalibrated only)
                 log.info("saved checkpoint %s", checkpoint.save(
-                    self.output_dir, step, model, optimizer, self.config["model"], keep))
-        if step == 0:   # numb_steps 0 (e.g. a fine-tuned model with its bias recalibrated only)
-            log.info("saved checkpoint %s", checkpoint.save(
-                self.output_dir, 0, model, optimizer, self.config["model"], keep))
-        lcurve.close()
+                    self.output_dir, 0, model, optimizer, self.config["model"], keep))
+        finally:
+            lcurve.close()
+            board.close()
         log.info("finished %d steps in %s%s", step - start, fmt_time(time.time() - t0),
                  f"; steps per head: {counts}" if self.multi else "")
         if self.finetune is not None:
@@ -351,8 +353,9 @@ class Trainer:
                            "or check the training data for bad labels")
 
     def _display(self, lcurve, eval_step, step, d, trained):
-        """Write the ``lcurve.out`` line of ``step``; returns the training metrics
-        ``{(head, metric): value}``. ``trained``: ``(head, metrics)`` of the step just made
+        """Write the ``lcurve.out`` line of ``step``; returns the training
+        and validation metrics ``{(head, metric): value}``. ``trained``: ``(head, metrics)``
+        of the step just made
         (``None`` at step 0), the training column of a single-task run; a multi-task run
         evaluates every head on a display batch of its own."""
         lr = self.schedule(step)
@@ -370,7 +373,7 @@ class Trainer:
             trn.update({(h, k): float(v) for k, v in metrics.items()})
             val.update({(h, k): v for k, v in self._valid(eval_step, h, step, d).items()})
         lcurve.write(step, val, trn, self.schedule.value(step))
-        return trn
+        return trn, val
 
     def _valid(self, eval_step, h, step, d):
         """Validation metrics of head ``h`` over ``numb_btch`` batches (RMS over batches);

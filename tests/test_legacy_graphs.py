@@ -122,7 +122,7 @@ def test_deepmd_2_2_graphs_match_deepmd(case):
     if "dipole" in ref or "polar" in ref:
         k = "dipole" if "dipole" in ref else "polar"
         dp = (DeepDipole if k == "dipole" else DeepPolar)(pb)
-        assert max_rel(dp.eval(ref["coord"], box, ref["atype"]), ref[k]) < 1e-10
+        assert max_rel(dp.eval(ref["coord"], box, ref["atype"], atomic=False), ref[k]) < 1e-10
         at = dp.eval(ref["coord"], box, ref["atype"], atomic=True)[:, ref["sel_atom_index"]]
         assert max_rel(at, ref["atom_" + k]) < 1e-10
         return
@@ -156,7 +156,8 @@ def test_deepmd_2_2_united_graph_heads_and_dipole_head():
     ref = dict(np.load(os.path.join(MT, "reference_water_dipole.npz")))
     for dp in (DeepDipole(os.path.join(MT, "frozen_model_water_dipole.pb")),
                DeepDipole(os.path.join(MT, "united.pb"), head="water_dipole")):
-        assert max_rel(dp.eval(ref["coord"], ref["box"], ref["atype"]), ref["dipole"]) < 1e-10
+        assert max_rel(dp.eval(ref["coord"], ref["box"], ref["atype"], atomic=False),
+                       ref["dipole"]) < 1e-10
     lines = describe(os.path.join(MT, "united.pb"), ["model-branch"])
     assert "['water_a', 'water_b', 'water_dipole', 'RANDOM']" in lines[1]
     with pytest.raises(DPKerasError, match="heads.*water_a"):

@@ -5,7 +5,6 @@ The table in docs/reliability.md lists every fault with the test that checks it.
 
 import copy
 import fcntl
-import json
 import logging
 import os
 import shutil

@@ -31,8 +31,9 @@ def test_tensor_models_match_deepmd(kind, path, case):
     coord, atype = ref[case + "coord"], ref[case + "atype"]
     nf, nat = coord.shape[0], atype.size
     box = ref["box"][:nf] if case == "" else None
-    glob = dp.eval(coord, box, atype)
-    atomic = dp.eval(coord, box, atype, atomic=True)
+    glob = dp.eval(coord, box, atype, atomic=False)
+    atomic = dp.eval(coord, box, atype)          # DeePMD-kit's default: atomic=True
+    assert np.array_equal(atomic, dp.eval(coord, box, atype, atomic=True))
     assert glob.shape == (nf, size) and atomic.shape == (nf, nat, size)
     assert max_rel(glob, ref[case + key]) < 1e-10
     assert max_rel(atomic, ref[case + "atom_" + key]) < 1e-10
@@ -48,7 +49,7 @@ def test_tensor_frames_of_different_composition():
     atype = np.stack([ref["nopbc_atype"], ref["nopbc_atype"][perm]])
     coord = np.stack([coord[0], coord[1][perm]])
     atomic = dp.eval(coord, None, atype, atomic=True)
-    assert max_rel(dp.eval(coord, None, atype), ref["nopbc_dipole"]) < 1e-10
+    assert max_rel(dp.eval(coord, None, atype, atomic=False), ref["nopbc_dipole"]) < 1e-10
     assert max_rel(atomic[1], ref["nopbc_atom_dipole"][1][perm]) < 1e-10
 
 
@@ -83,8 +84,8 @@ def test_rotation_matrix_rotates_with_the_frame():
     ref = np.load(os.path.join(TESTDATA, "water_dipole", "reference.npz"))
     coord = ref["nopbc_coord"][:1].reshape(-1, 3)
     q, _ = np.linalg.qr(np.random.default_rng(1).normal(size=(3, 3)))
-    mu = dp.eval(coord, None, ref["nopbc_atype"])
-    mu_rot = dp.eval(coord @ q.T, None, ref["nopbc_atype"])
+    mu = dp.eval(coord, None, ref["nopbc_atype"], atomic=False)
+    mu_rot = dp.eval(coord @ q.T, None, ref["nopbc_atype"], atomic=False)
     assert max_rel(mu_rot, mu @ q.T) < 1e-12
 
 
@@ -237,3 +238,29 @@ def test_eval_full_matches_deepmd(kind, case):
     assert max_rel(v, ref[case + key + "_virial"]) < 1e-10
     if case + key + "_atom_virial" in ref:
         assert max_rel(av, ref[case + key + "_atom_virial"]) < 1e-10
+
+
+def test_atomic_labels_of_the_sel_type_atoms_only_are_read(tmp_path):
+    """DeePMD-kit 2.x stores atomic tensor labels for the sel_type atoms only
+    (``atomic_dipole.npy [nf, nsel * 3]``, as v2.2's examples/water_multi_task/ener_dipole); the
+    same labels in that layout load to the same arrays as in the all-atom layout."""
+    import shutil
+
+    from dpkeras.data.system import DeepmdSystem
+
+    src = os.path.join(EXAMPLE_DATA, "water_tensor", "dipole", "training_data_reformat",
+                       "atomic_system")
+    dst = tmp_path / "sel_only"
+    shutil.copytree(src, dst)
+    full = DeepmdSystem(src, ["O", "H"], sel_type=[0])
+    types = np.loadtxt(os.path.join(src, "type.raw"), dtype=int)
+    lab = np.load(dst / "set.000" / "atomic_dipole.npy")
+    np.save(dst / "set.000" / "atomic_dipole.npy",
+            lab.reshape(len(lab), -1, 3)[:, types == 0].reshape(len(lab), -1))
+    assert np.load(dst / "set.000" / "atomic_dipole.npy").shape == (80, 64 * 3)
+    sel_only = DeepmdSystem(str(dst), ["O", "H"], sel_type=[0])
+    np.testing.assert_array_equal(sel_only.labels["atomic_dipole"],
+                                  full.labels["atomic_dipole"])
+    with pytest.raises(DPKerasError, match="labels of the sel_type atoms only can be read for a "
+                                           "model with a sel_type"):
+        DeepmdSystem(str(dst), ["O", "H"])

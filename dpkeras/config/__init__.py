@@ -23,7 +23,8 @@ from dpkeras.config.single import normalize_single
 from dpkeras.errors import DPKerasError
 
 __all__ = ["ATTENTION_DESCRIPTORS", "DEFAULT_HEAD", "SHARED_MODEL_KEYS", "Unsupported",
-           "auto_sel_factor", "complete_from_frozen", "differences", "is_multitask", "is_multitask_input",
+           "auto_sel_factor", "complete_from_frozen", "differences", "is_multitask",
+           "is_multitask_input",
            "load_input", "model_kwargs", "normalize", "normalize_model", "read_input"]
 
 

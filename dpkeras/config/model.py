@@ -6,7 +6,8 @@ import json
 
 from dpkeras.config.schema import (
     ATTENTION_DESCRIPTORS, CANONICAL, DESCRIPTOR_SCHEMAS, FITTING_ALIASES, FITTING_SCHEMAS, MODEL,
-    TYPE_EMBEDDED_DESCRIPTORS, TYPE_EMBEDDING, Unsupported, apply_schema, fail, typed_section)
+    TYPE_EMBEDDED_ALIASES, TYPE_EMBEDDED_DESCRIPTORS, TYPE_EMBEDDING, Unsupported, apply_schema,
+    fail, typed_section)
 
 
 def _check_descriptor(d, ntypes, path):
@@ -139,8 +140,23 @@ def _check_trainable(section, nlayers, path):
           f"layer, the output layer last), got {json.dumps(t)}")
 
 
+# DeePMD-kit model types other than "standard", for the refusal message
+MODEL_TYPES = {"linear_ener": "linear combination of models", "pairwise_dprc":
+               "pairwise DPRc QM/MM model", "frozen": "frozen model", "pairtab": "pair table",
+               "zbl": "DP + ZBL"}
+
+
 def normalize_model(model):
     """Validate the ``model`` section and fill defaults."""
+    kind = model.get("type", "standard") if isinstance(model, dict) else "standard"
+    if kind != "standard":
+        fail("model.type", f"{json.dumps(kind)} models (DeePMD-kit's "
+             f"{MODEL_TYPES.get(kind, 'model type ' + str(kind))}) are not implemented in "
+             "dpkeras; it trains 'standard' models (one descriptor, one fitting net)")
+    if isinstance(model, dict) and "type_map" not in model:
+        fail("model.type_map", "required by dpkeras (DeePMD-kit's TF backend can do without "
+             "and then uses the type indices of type.raw as they are); add \"type_map\": the "
+             "element names in the order of the indices in type.raw")
     m = apply_schema(model, MODEL, "model")
     tm = m["type_map"]
     if not isinstance(tm, list) or not tm or not all(isinstance(t, str) for t in tm):
@@ -148,8 +164,12 @@ def normalize_model(model):
     if len(set(tm)) != len(tm):
         fail("model.type_map", f"duplicate element names in {tm}")
     m["descriptor"] = typed_section(m["descriptor"], DESCRIPTOR_SCHEMAS, "model.descriptor",
-                                     None, "descriptor")
+                                    None, "descriptor")
     kind = m["descriptor"]["type"]
+    members = m["descriptor"].get("list") if kind == "hybrid" else [m["descriptor"]]
+    if m["type_embedding"] is None and any(isinstance(x, dict) and x.get("type") in
+                                           TYPE_EMBEDDED_ALIASES for x in members or []):
+        m["type_embedding"] = {"activation_function": "linear"}
     m["descriptor"]["type"] = CANONICAL.get(kind, kind)
     _check_descriptor(m["descriptor"], len(tm), "model.descriptor")
     if m["type_embedding"] is not None:

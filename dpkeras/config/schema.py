@@ -163,14 +163,14 @@ MODEL = {
     "pair_exclude_types": Unsupported([]),
     "atom_exclude_types": Unsupported([]),
     "preset_out_bias": Unsupported(None),
-    "srtab_add_bias": True,
-    "model_branch_alias": [],
+    "srtab_add_bias": Unsupported(True),
+    "model_branch_alias": Unsupported([]),
     # multi-task fine-tuning: the pretrained branch a new head starts from (dpkeras.finetune)
     "finetune_head": None,
     "info": {},
     "bridging_method": Unsupported("None"),
-    "bridging_r_inner": 0.5,
-    "bridging_r_outer": 0.8,
+    "bridging_r_inner": Unsupported(0.5),
+    "bridging_r_outer": Unsupported(0.8),
     "fitting_net_dict": Unsupported(None, _SINGLE),
     "model_dict": Unsupported(None, _SINGLE),
     "shared_dict": Unsupported(None, _SINGLE),
@@ -186,7 +186,11 @@ LEARNING_RATE_EXP = {
     "warmup_steps": Unsupported(0),
     "warmup_ratio": Unsupported(None),
     "warmup_start_factor": Unsupported(0.0),
-    "scale_by_worker": "linear",
+    # dpkeras splits batch_size over the tf.distribute replicas (the update is one device's),
+    # so there is nothing to scale
+    "scale_by_worker": Unsupported("linear", "is not needed: under tf.distribute dpkeras "
+                                   "splits the batch over the replicas and keeps the learning "
+                                   "rate"),
     "smooth": Unsupported(False),
 }
 
@@ -218,7 +222,7 @@ LOSS_ENER = {
     "enable_atom_ener_coeff": Unsupported(False),
     "use_default_pf": Unsupported(False),
     "use_huber": Unsupported(False),
-    "huber_delta": 0.01,
+    "huber_delta": Unsupported(0.01),
     "loss_func": Unsupported("mse"),
     "f_use_norm": Unsupported(False),
     "intensive_ener_virial": Unsupported(False),
@@ -241,44 +245,48 @@ VALIDATION_DATA.pop("min_pair_dist")
 
 TRAINING = {
     "training_data": REQUIRED,
+    "stop_batch": None,   # DeePMD-kit TF's older name of numb_steps
     "validation_data": None,
     "numb_steps": REQUIRED,
     "seed": None,
     "disp_file": "lcurve.out",
     "disp_freq": 1000,
     "save_freq": 1000,
-    "save_ckpt": "model.ckpt",
+    "save_ckpt": Unsupported("model.ckpt", "dpkeras writes checkpoints to OUTPUT_DIR/checkpoints/"),
     "max_ckpt_keep": 5,
-    "disp_training": True,
-    "time_training": True,
+    "disp_training": Unsupported(True),
+    "time_training": Unsupported(True),
     "profiling": False,
     "profiling_file": "timeline.json",
     "tensorboard": False,
     "tensorboard_log_dir": "log",
     "tensorboard_freq": 1,
-    "stat_file_mode": "update",
-    "save_dir": None,
-    "enable_profiler": False,
-    "disp_avg": False,
+    "stat_file_mode": Unsupported("update"),
+    "save_dir": Unsupported(None),
+    "enable_profiler": Unsupported(False, "(PyTorch backend) is not implemented; use "
+                                   "training.profiling"),
+    "disp_avg": Unsupported(False),
     "change_bias_after_training": Unsupported(False),
     "data_dict": Unsupported(None, _SINGLE),
     "fitting_weight": Unsupported(None, _SINGLE),
     "model_prob": Unsupported(None, _SINGLE),
-    "numb_test": 1,
-    "set_prefix": "set",
+    "numb_test": Unsupported(1, "(DeePMD-kit 1.x's test frames during training) is not used; "
+                                "validation uses validation_data.numb_btch"),
+    "set_prefix": Unsupported("set", "belongs in training_data / validation_data"),
     "gradient_max_norm": Unsupported(None),
     "mixed_precision": Unsupported(None),
-    "opt_type": "Adam",
+    "opt_type": Unsupported("Adam", "is not implemented: dpkeras trains with Adam"),
     "enable_ema": Unsupported(False),
-    "ema_decay": 0.999,
-    "ema_ckpt_keep": None,
-    "ckpt_keep_ratio": None,
-    "acc_freq": 1,
-    "zero_stage": 0,
-    "neighbor_graph_method": "auto",
-    "enable_compile": False,
-    "enable_tf32": False,
-    "stat_file": None,
+    "ema_decay": Unsupported(0.999),
+    "ema_ckpt_keep": Unsupported(None),
+    "ckpt_keep_ratio": Unsupported(None),
+    "acc_freq": Unsupported(1),
+    "zero_stage": Unsupported(0),
+    "neighbor_graph_method": Unsupported("auto"),
+    "enable_compile": Unsupported(False, "(PyTorch backend) is not implemented; dpkeras "
+                                  "compiles with XLA (--jit_compile)"),
+    "enable_tf32": Unsupported(False),
+    "stat_file": Unsupported(None),
     "warmup_steps": Unsupported(0),
 }
 
@@ -296,9 +304,13 @@ DESCRIPTOR_SCHEMAS = {"se_e2_a": DESCRIPTOR_SE_E2_A, "se_a": DESCRIPTOR_SE_E2_A,
                       "se_e3": DESCRIPTOR_SE_E3, "se_t": DESCRIPTOR_SE_E3,
                       "se_a_3be": DESCRIPTOR_SE_E3, "se_atten": DESCRIPTOR_SE_ATTEN,
                       "dpa1": DESCRIPTOR_SE_ATTEN, "se_atten_v2": DESCRIPTOR_SE_ATTEN_V2,
+                      "se_a_ebd_v2": DESCRIPTOR_SE_E2_A, "se_a_tebd_v2": DESCRIPTOR_SE_E2_A,
                       "hybrid": DESCRIPTOR_HYBRID}
 # the name each alias is stored under
+# se_a_ebd_v2 / se_a_tebd_v2: DeePMD-kit TF's se_e2_a on a type embedding
+# (see TYPE_EMBEDDED_ALIASES)
 CANONICAL = {"se_a": "se_e2_a", "se_r": "se_e2_r", "se_t": "se_e3", "se_a_3be": "se_e3",
+             "se_a_ebd_v2": "se_e2_a", "se_a_tebd_v2": "se_e2_a",
              "dpa1": "se_atten"}
 FITTING_SCHEMAS = {"ener": FITTING_ENER, "dipole": FITTING_DIPOLE, "polar": FITTING_POLAR}
 LR_SCHEMAS = {"exp": LEARNING_RATE_EXP}
@@ -308,7 +320,10 @@ ATTENTION_DESCRIPTORS = ("se_atten", "se_atten_v2")
 # the descriptors that can take model.type_embedding (se_e2_a then is DeePMD-kit's se_e2_a_tebd)
 TYPE_EMBEDDED_DESCRIPTORS = ATTENTION_DESCRIPTORS + ("se_e2_a",)
 # descriptor kinds DeePMD-kit has that dpkeras does not implement yet
-KNOWN_DESCRIPTORS = ["se_a_mask", "se_a_ebd_v2", "dpa2", "dpa3", "se_e3_tebd"]
+KNOWN_DESCRIPTORS = ["se_a_mask", "dpa2", "dpa3", "se_e3_tebd"]
+# names that mean "se_e2_a with a type embedding": without a model.type_embedding section
+# DeePMD-kit's TF backend builds its default one with a linear activation
+TYPE_EMBEDDED_ALIASES = ("se_a_ebd_v2", "se_a_tebd_v2")
 
 
 def fail(path, msg):

@@ -44,7 +44,8 @@ def normalize_single(config):
                 fail(f"loss.{key}", f"expected a non-negative number, got {json.dumps(v)}")
         if out["loss"]["pref"] == 0 and out["loss"]["pref_atomic"] == 0:
             fail("loss.pref", "pref and pref_atomic are both 0; give one a positive weight")
-    t = apply_schema(top["training"], TRAINING, "training")
+    t = apply_schema(_stop_batch(top["training"]), TRAINING, "training")
+    t.pop("stop_batch")
     t["training_data"] = _normalize_data(t["training_data"], DATA, "training.training_data")
     if t["validation_data"] is not None:
         t["validation_data"] = _normalize_data(t["validation_data"], VALIDATION_DATA,
@@ -69,3 +70,17 @@ def _check_learning_rate(lr):
     rate = lr.get("decay_rate")
     if rate is not None and not (isinstance(rate, (int, float)) and 0 < rate <= 1):
         fail("learning_rate.decay_rate", f"expected a number in (0, 1], got {json.dumps(rate)}")
+
+
+def _stop_batch(training):
+    """DeePMD-kit TF's ``stop_batch`` is ``numb_steps``."""
+    if not isinstance(training, dict) or "stop_batch" not in training:
+        return training
+    t = dict(training)
+    value = t.pop("stop_batch")
+    if "numb_steps" in t and t["numb_steps"] != value:
+        fail("training.stop_batch", f"{value} differs from training.numb_steps "
+             f"{t['numb_steps']} (stop_batch is DeePMD-kit's older name of numb_steps); give "
+             "one of them")
+    t["numb_steps"] = value
+    return t

@@ -78,14 +78,15 @@ class DataSystems:
       section: normalized data section (``systems``, ``batch_size``, ``auto_prob``, ...).
       type_map: the model's element names.
       path: where the section is in input.json (for messages).
+      sel_type: a tensor model's ``sel_type`` (see :class:`dpkeras.data.system.DeepmdSystem`).
     """
 
-    def __init__(self, section, type_map, path="training.training_data"):
+    def __init__(self, section, type_map, path="training.training_data", sel_type=None):
         self.type_map = list(type_map)
         systems = section["systems"]
         if not systems:
             raise DPKerasError(f"{path}.systems: empty list")
-        self.systems = [DeepmdSystem(p, type_map, section.get("set_prefix", "set"))
+        self.systems = [DeepmdSystem(p, type_map, section.get("set_prefix", "set"), sel_type)
                         for p in systems]
         bs = section["batch_size"]
         if isinstance(bs, list):
@@ -100,6 +101,18 @@ class DataSystems:
         self.probs = system_probs(section.get("auto_prob", "prob_sys_size"),
                                   section.get("sys_probs"), nbatches, path)
         self.label_names = sorted(set().union(*[s.labels for s in self.systems]))
+
+    @classmethod
+    def union(cls, parts):
+        """The systems of several ``DataSystems`` (already loaded) as one, drawn uniformly:
+        what the statistics of a descriptor shared by several heads are taken over."""
+        self = cls.__new__(cls)
+        self.type_map = list(parts[0].type_map)
+        self.systems = [s for p in parts for s in p.systems]
+        self.batch_sizes = [b for p in parts for b in p.batch_sizes]
+        self.probs = np.full(len(self.systems), 1.0 / len(self.systems))
+        self.label_names = sorted(set().union(*[s.labels for s in self.systems]))
+        return self
 
     # --- sampling ---------------------------------------------------------------------------
     def sample(self, seed, step, stream=0):

@@ -8,7 +8,9 @@ A system holds ``natoms`` atoms of fixed types and ``nframes`` frames:
   ``atom_ener.npy [nf, natoms]`` eV; tensor labels ``dipole.npy [nf, 3]``,
   ``atomic_dipole.npy [nf, natoms*3]``, ``polarizability.npy [nf, 9]``,
   ``atomic_polarizability.npy [nf, natoms*9]`` (atomic labels for every atom, zeros on the atoms
-  of types outside ``sel_type``); frame / atomic parameters ``fparam.npy [nf, nfp]``,
+  of types outside ``sel_type``; or, DeePMD-kit 2.x's layout, for the ``sel_type`` atoms only,
+  ``[nf, nsel*3]``, read when the model's ``sel_type`` is given); frame / atomic parameters
+  ``fparam.npy [nf, nfp]``,
   ``aparam.npy [nf, natoms*nap]``;
 * a file ``nopbc`` marks a non-periodic system (``box.npy`` is then ignored).
 
@@ -161,7 +163,10 @@ class DeepmdSystem:
     ``atom_ener [nf, natoms]``).
     """
 
-    def __init__(self, path, type_map=None, set_prefix="set"):
+    def __init__(self, path, type_map=None, set_prefix="set", sel_type=None):
+        """``sel_type``: the model's tensor types (a dipole/polar model), so that atomic tensor
+        labels stored for those atoms only (DeePMD-kit 2.x: ``atomic_dipole.npy [nf, nsel *
+        3]``) are read too; they are expanded to every atom, zeros elsewhere."""
         self.path = path
         d = _Dir(path)
         if not d.exists("type.raw"):
@@ -205,6 +210,8 @@ class DeepmdSystem:
                     n = self.natoms if per_atom else 1
                     if k is None and v.ndim == 2:   # fparam / aparam: any number of components
                         k = max(1, v.shape[1] // n)
+                    if name.startswith("atomic_") and v.ndim == 2 and v.shape[1] != k * n:
+                        v = self._expand_sel(v, k, sel_type, f"{where}/{name}.npy")
                     self._check(v, k * n, f"{where}/{name}.npy", nf)
                     _check_finite(v, f"{where}/{name}.npy", self.natoms if per_atom else None)
                     labels[name].append(v.reshape(nf, -1))
@@ -240,6 +247,21 @@ class DeepmdSystem:
                 raise DPKerasError(f"{path}: frame {bad[0]} has a singular box (volume "
                                    f"{vol[bad[0]]:.3g}); fix box.npy or mark the system nopbc")
         _check_overlaps(self)
+
+    def _expand_sel(self, v, k, sel_type, where):
+        """``[nf, nsel * k]`` labels of the ``sel_type`` atoms (in file order) -> ``[nf,
+        natoms * k]`` with zeros on the other atoms; other widths are left to the shape check."""
+        sel = np.isin(self.atype, sel_type if sel_type is not None else [])
+        nsel = int(sel.sum())
+        if sel_type is None or v.shape[1] != k * nsel:
+            if sel_type is None and v.shape[1] % k == 0 and v.shape[1] < k * self.natoms:
+                raise DPKerasError(f"{where}: {v.shape[1] // k} atoms' labels for "
+                                   f"{self.natoms} atoms: labels of the sel_type atoms only can "
+                                   "be read for a model with a sel_type (a dipole/polar fitting)")
+            return v
+        out = np.zeros((v.shape[0], self.natoms, k), v.dtype)
+        out[:, sel] = v.reshape(v.shape[0], nsel, k)
+        return out.reshape(v.shape[0], -1)
 
     def _remap(self, atype, sys_map, type_map):
         if type_map is None:

@@ -144,17 +144,26 @@ class EnergyModel(DeepmdModel):
         return out
 
     # --- forward ---------------------------------------------------------------------------
+    def descriptor_of(self, rij, mask, atype, type_counts=None, nlist=None):
+        """The descriptor of every atom, ``[nf, nloc, dim_out]`` (DeePMD-kit's
+        ``eval_descriptor``)."""
+        if self.descriptor.mixed_types():
+            nei_type = neighbor_types(atype, nlist, self.get_ntypes())
+            return self.descriptor(rij, mask, atype, type_counts=type_counts, nei_type=nei_type)
+        return self.descriptor(rij, mask, atype, type_counts=type_counts)
+
+    def eval_descriptor(self, inputs, type_counts=None):
+        """The descriptor of every atom ``[nf, nloc, dim_out]`` from the model inputs."""
+        rij, mask, atype, nlist = self._pairs(inputs)
+        return self.descriptor_of(rij, mask, atype, type_counts, nlist)
+
     def atomic_energy(self, rij, mask, atype, type_counts=None, nlist=None, fparam=None,
                       aparam=None):
         """Atomic energies ``[nf, nloc]`` from pair vectors (``nlist``: needed by mixed-type
         descriptors, which look up the neighbor types; ``fparam [nf, numb_fparam]`` and
         ``aparam [nf, nloc, numb_aparam]``: needed when the fitting has them)."""
         params = {"fparam": fparam, "aparam": aparam}
-        if self.descriptor.mixed_types():
-            nei_type = neighbor_types(atype, nlist, self.get_ntypes())
-            d = self.descriptor(rij, mask, atype, type_counts=type_counts, nei_type=nei_type)
-        else:
-            d = self.descriptor(rij, mask, atype, type_counts=type_counts)
+        d = self.descriptor_of(rij, mask, atype, type_counts, nlist)
         if self.fitting.tebd_dim:   # one fitting net for all types, fed the type embedding
             params["type_embedding"] = self.descriptor.atom_type_embedding(atype)
         return self.fitting(d, atype, type_counts=type_counts, **params)
