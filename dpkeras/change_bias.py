@@ -16,7 +16,6 @@ SavedModel directory, ``.keras`` or ``.dp``.
 """
 
 import logging
-import os
 import weakref
 
 import numpy as np
@@ -81,22 +80,6 @@ def recalibrate(model, samples, mode="change-by-statistic"):
     return old, new, rmse_ae
 
 
-def find_systems(paths):
-    """Expand each path to the DeePMD-kit systems (directories with ``type.raw``) under it."""
-    out = []
-    for p in paths:
-        if "#" in p or p.endswith((".h5", ".hdf5")) or os.path.isfile(os.path.join(p, "type.raw")):
-            out.append(p)
-            continue
-        if not os.path.isdir(p):
-            raise DPKerasError(f"{p}: data system not found")
-        found = sorted(root for root, _, files in os.walk(p) if "type.raw" in files)
-        if not found:
-            raise DPKerasError(f"{p}: no DeePMD-kit system (a directory with type.raw) in it")
-        out.extend(found)
-    return out
-
-
 def change_bias(model_path, systems, mode="change", ntest=0, seed=0, output=None):
     """Load ``model_path``, recalibrate its bias on ``systems`` and save it to ``output``
     (SavedModel directory, ``.keras`` or ``.dp``). Returns the model."""
@@ -112,6 +95,8 @@ def change_bias(model_path, systems, mode="change", ntest=0, seed=0, output=None
     if output.endswith(".pb"):
         raise DPKerasError(f"-o {output}: dpkeras does not write TensorFlow frozen graphs; "
                            "write a SavedModel directory, a .keras or a .dp file")
+    from dpkeras.data.system import find_systems
+
     model, _ = load_model(model_path)
     data = DataSystems({"systems": find_systems(systems), "batch_size": 1}, model.get_type_map(),
                        "-s")

@@ -1,6 +1,7 @@
 """What a training run reports: ``lcurve.out`` (DeePMD-kit's learning-curve file), TensorBoard
 logs and a TF profile (DeePMD-kit's ``training.tensorboard`` / ``profiling`` keys), the log."""
 
+import importlib.util
 import logging
 import os
 
@@ -89,12 +90,10 @@ class TensorBoard:
         self.label, self.freq = label, int(training["tensorboard_freq"])
         self.writer = None
         if training["tensorboard"]:
-            try:
-                import tensorboard  # noqa: F401  (tf.summary needs it)
-            except ImportError:
+            if importlib.util.find_spec("tensorboard") is None:   # tf.summary needs it
                 raise DPKerasError("training.tensorboard: true needs the tensorboard package: "
                                    "pip install 'dpkeras[tensorboard]' (or pip install "
-                                   "tensorboard)") from None
+                                   "tensorboard)")
             self.writer = tf.summary.create_file_writer(
                 os.path.join(output_dir, training["tensorboard_log_dir"]))
         self.profile_dir = None

@@ -10,8 +10,10 @@ For ``n`` models, per frame (DeePMD-kit's ``calc_model_devi``):
   norm / 3 (``--relative_v=L``: divided by ``|mean_k V_k / natoms| + L``);
 * ``devi_e``: ``std_k (E_k / natoms)``.
 
-The file has DeePMD-kit's layout: a header ``#       step         max_devi_v ...`` and one line per
-frame, ``%12d`` then seven ``%19.6e``; with ``--atomic`` the per-atom force deviations follow.
+The file has DeePMD-kit 3.2's layout (:func:`format_model_devi`): per system, ``# SYSTEM``, the
+header ``# step      max_devi_v         ...`` and one line per frame, ``%12d`` then seven
+``%19.6e``; with ``--atomic`` the per-atom force deviations follow. ``--system`` may name
+directories of systems (searched for ``type.raw``), as ``dp model-devi -s``.
 """
 
 import numpy as np
@@ -71,24 +73,31 @@ def calc_model_devi(coord, box, atype, models, frequency=1, relative=None, relat
     return (table, fatom) if atomic else table
 
 
-def write_model_devi_out(table, path, atomic_devi=None):
-    """Write the table as DeePMD-kit's ``model_devi.out`` (atomically: a temporary file then a
-    rename)."""
-    import os
-
-    header = "%10s" % COLUMNS[0] + "".join("%19s" % c for c in COLUMNS[1:])
+def format_model_devi(table, header="", atomic_devi=None):
+    """One system's block of ``model_devi.out`` as DeePMD-kit 3.2's ``write_model_devi_out``
+    writes it (``numpy.savetxt`` with a header): ``# HEADER`` (``dp model-devi`` puts the
+    system's path there), ``# step`` and the column names left-justified in 10 and 19
+    characters, then ``%12d`` and ``%19.6e`` per frame (with ``atomic_devi``, the per-atom force
+    deviations after the seven columns)."""
+    names = f"{COLUMNS[0]:10s}" + "".join(f"{c:19s}" for c in COLUMNS[1:])
     if atomic_devi is not None:
-        header += "%19s" % "atm_devi_f(N)"
-    lines = ["#" + header]
+        names += f"{'atm_devi_f(N)':19s}"
+    lines = [f"# {header}", f"# {names}"]
     for k, row in enumerate(table):
         line = "%12d" % int(row[0]) + "".join("%19.6e" % x for x in row[1:])
         if atomic_devi is not None:
             line += "".join("%19.6e" % x for x in atomic_devi[k])
         lines.append(line)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    return "\n".join(lines) + "\n"
+
+
+def write_model_devi_out(blocks, path):
+    """Write ``model_devi.out``: ``blocks`` is ``[(header, table, atomic_devi or None)]``, one
+    per system, in order (DeePMD-kit appends them to one file; here the file is written whole,
+    atomically, and replaces an older one)."""
+    from dpkeras.atomic import atomic_write_text
+
+    atomic_write_text(path, "".join(format_model_devi(t, h, a) for h, t, a in blocks))
 
 
 FLAGS = flags.FLAGS
@@ -99,8 +108,7 @@ def _define_flags():
     --output and --system too, and tests import them together)."""
     flags.DEFINE_list("models", None, "two or more models (any format DeepPot reads)")
     flags.DEFINE_multi_string("system", None, "DeePMD-kit system(s) to evaluate")
-    flags.DEFINE_string("output", "model_devi.out", "output file (one per system: a suffix "
-                        "_<k> is added when several systems are given)")
+    flags.DEFINE_string("output", "model_devi.out", "output file (one block per system)")
     flags.DEFINE_integer("frequency", 1, "the step between frames written in the step column")
     flags.DEFINE_bool("atomic", False, "also write the per-atom force deviations")
     flags.DEFINE_float("relative", None, "relative force deviation with this level (eV/A)")
@@ -120,17 +128,21 @@ def main(argv):
     tmaps = {tuple(m.get_type_map()) for m in models}
     if len(tmaps) != 1:
         raise DPKerasError(f"the models have different type maps {sorted(tmaps)}")
-    for k, path in enumerate(FLAGS.system):
+    from dpkeras.data.system import find_systems
+
+    blocks = []
+    for path in find_systems(FLAGS.system):
         s = DeepmdSystem(path, models[0].get_type_map())
         coord = s.coord.reshape(s.nframes, -1)
         inv = np.argsort(s.sort_idx)   # report atoms in the system's own order
         table, atom = calc_model_devi(coord, s.box if s.pbc else None, s.atype, models,
                                       FLAGS.frequency, FLAGS.relative, FLAGS.relative_v,
                                       atomic=True)
-        out = FLAGS.output if len(FLAGS.system) == 1 else f"{FLAGS.output}_{k}"
-        write_model_devi_out(table, out, atom[:, inv] if FLAGS.atomic else None)
-        log.info("%s: %d frames, max_devi_f up to %.3e eV/A -> %s", path, len(table),
-                 float(table[:, 4].max()), out)
+        blocks.append((path, table, atom[:, inv] if FLAGS.atomic else None))
+        log.info("%s: %d frames, max_devi_f up to %.3e eV/A", path, len(table),
+                 float(table[:, 4].max()))
+    write_model_devi_out(blocks, FLAGS.output)
+    log.info("wrote %s", FLAGS.output)
 
 
 if __name__ == "__main__":

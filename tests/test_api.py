@@ -64,3 +64,53 @@ def test_commands_hide_tensorflows_cpp_startup_noise():
     assert res.returncode == 0 and "['O', 'H']" in res.stdout
     for noise in ("cuInit", "I0000", "absl::InitializeLog", "cuda drivers", "oneDNN"):
         assert noise not in res.stderr, res.stderr
+
+
+def test_neighbor_stat_equals_dp_neighbor_stat():
+    """``python -m dpkeras.neighbor_stat`` against ``dp --tf neighbor-stat`` (DeePMD-kit 3.2.0)
+    on the shipped water and C/H/O systems (tests/data/neighbor_stat)."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import EXAMPLE_DATA, ROOT
+    from dpkeras.neighbor_stat import neighbor_stat
+
+    with open(os.path.join(TESTDATA, "neighbor_stat", "deepmd_3.2.0.json")) as f:
+        cases = json.load(f)["cases"]
+    for c in cases:
+        d, count = neighbor_stat([os.path.join(EXAMPLE_DATA, c["systems"])], c["rcut"],
+                                 c["type_map"], c["mixed_type"])
+        assert round(d, 6) == c["min_nbor_dist"] and count.tolist() == c["max_nbor_size"]
+    c = cases[0]
+    res = subprocess.run([sys.executable, "-m", "dpkeras.neighbor_stat",
+                          f"--system={os.path.join(EXAMPLE_DATA, c['systems'])}",
+                          f"--rcut={c['rcut']}", "--type_map=O,H"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "min_nbor_dist: 0.876301\nmax_nbor_size: [38 72]" in res.stdout
+
+
+@pytest.mark.parametrize("extra,ref", [([], "dp_model_devi.out"),
+                                       (["--relative=1.0", "--atomic"],
+                                        "dp_model_devi_relative_atomic.out")])
+def test_model_devi_writes_dp_model_devis_file_byte_for_byte(extra, ref, tmp_path):
+    """Three DeePMD-kit models on 6 water frames: the same file as ``dp --tf model-devi``
+    (DeePMD-kit 3.2.0, tests/data/model_devi)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    folder = os.path.join(TESTDATA, "model_devi")
+    shutil.copytree(os.path.join(folder, "sys"), tmp_path / "sys")
+    models = ",".join(os.path.join(TESTDATA, m, "frozen_model.pb")
+                      for m in ("water_se_e2_a", "water_se_e2_r", "water_se_e3"))
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    res = subprocess.run([sys.executable, "-m", "dpkeras.model_devi", f"--models={models}",
+                          "--system=sys", "--output=out.txt", "--frequency=10"] + extra,
+                         cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    with open(os.path.join(folder, ref)) as f:
+        assert (tmp_path / "out.txt").read_text() == f.read()

@@ -94,10 +94,11 @@ def test_model_devi_matches_deepmd_test_model_devi(case, graphs, tmp_path):
             t = calc_model_devi(ref["coord"][i:i + 1], None, ref["atype_mixed"][i], models)
             np.testing.assert_allclose(t[0, 1:], ref["model_devi"][i, 1:], rtol=0, atol=1.5e-6)
     out = tmp_path / "model_devi.out"
-    write_model_devi_out(table, str(out))
+    write_model_devi_out([("sys", table, None)], str(out))
     lines = out.read_text().splitlines()
-    assert lines[0].split()[1:] == ["step", "max_devi_v", "min_devi_v", "avg_devi_v",
-                                    "max_devi_f", "min_devi_f", "avg_devi_f", "devi_e"]
+    assert lines[0] == "# sys" and lines[1].split()[1:] == [
+        "step", "max_devi_v", "min_devi_v", "avg_devi_v", "max_devi_f", "min_devi_f",
+        "avg_devi_f", "devi_e"]
     assert np.allclose(np.loadtxt(str(out)), table, rtol=1e-6)
 
 

@@ -52,6 +52,22 @@ def label_shape(name, nframes, natoms, size=None):
     return (nframes, natoms, k) if per_atom else (nframes, k)
 
 
+def find_systems(paths):
+    """Expand each path to the DeePMD-kit systems (directories with ``type.raw``) under it."""
+    out = []
+    for p in paths:
+        if "#" in p or p.endswith((".h5", ".hdf5")) or os.path.isfile(os.path.join(p, "type.raw")):
+            out.append(p)
+            continue
+        if not os.path.isdir(p):
+            raise DPKerasError(f"{p}: data system not found")
+        found = sorted(root for root, _, files in os.walk(p) if "type.raw" in files)
+        if not found:
+            raise DPKerasError(f"{p}: no DeePMD-kit system (a directory with type.raw) in it")
+        out.extend(found)
+    return out
+
+
 class _Dir:
     """Uniform access to an npy system directory or an HDF5 group."""
 
