@@ -29,7 +29,7 @@ def test_system(dp, path, numb_test=0):
 
     s = DeepmdSystem(path, dp.get_type_map(), sel_type=dp.get_sel_type() or None)
     n = s.nframes if not numb_test else min(numb_test, s.nframes)
-    if hasattr(dp, "get_sel_type"):
+    if hasattr(dp, "get_output_dim"):   # a DeepDipole / DeepPolar
         return _test_tensor(dp, s, n)
     e, f, v = dp.eval(s.coord[:n], s.box[:n] if s.pbc else None, s.atype)
     res = {"nframes": n, "natoms": s.natoms}

@@ -149,7 +149,8 @@ MODEL_TYPES = {"linear_ener": "linear combination of models", "pairwise_dprc":
 def normalize_model(model):
     """Validate the ``model`` section and fill defaults."""
     kind = model.get("type", "standard") if isinstance(model, dict) else "standard"
-    if kind != "standard":
+    # "multi": DeePMD-kit 2.2's multi-task model, whose per-head sections are standard ones
+    if kind not in ("standard", "multi"):
         fail("model.type", f"{json.dumps(kind)} models (DeePMD-kit's "
              f"{MODEL_TYPES.get(kind, 'model type ' + str(kind))}) are not implemented in "
              "dpkeras; it trains 'standard' models (one descriptor, one fitting net)")
