@@ -95,8 +95,12 @@ class _DeepEval:
             raise DPKerasError(f"coords has a non-finite value (frame {bad[0]}, atom {bad[1]}); "
                                "the evaluation would return NaN")
         if coord.size % (natoms * 3):
-            raise DPKerasError(f"coords has {coord.size} values, not a multiple of natoms*3 = "
-                               f"{natoms * 3}")
+            per_frame = coord.shape[-2] * 3 if coord.ndim == 3 else (
+                coord.shape[-1] if coord.ndim == 2 else coord.size)
+            raise DPKerasError(f"atom_types lists {natoms} atoms but coords has {coord.size} "
+                               f"values ({per_frame // 3} atoms per frame?), not a multiple of "
+                               f"natoms*3 = {natoms * 3}: atom_types and coords must describe "
+                               "the same atoms")
         coord = coord.reshape(-1, natoms, 3)
         nf = coord.shape[0]
         if atype.ndim == 1:

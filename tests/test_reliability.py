@@ -249,7 +249,9 @@ def _frame():
      r"coords has a non-finite value \(frame 0, atom 2\)"),
     (lambda c, b, t: (c, b, t + 0.5), r"atom_types must be integer type indices"),
     (lambda c, b, t: (c[:, :0], b, t[:0]), r"atom_types is empty"),
-], ids=["zero_volume_cell", "nan_coord", "float_types", "no_atoms"])
+    (lambda c, b, t: (c, b, t[:-1]), r"atom_types lists 191 atoms but coords has 576 values "
+                                     r"\(192 atoms per frame\?\)"),
+], ids=["zero_volume_cell", "nan_coord", "float_types", "no_atoms", "types_one_short"])
 def test_bad_inference_inputs_are_clear_errors(dp, change, match):
     c, b, t = change(*_frame())
     with pytest.raises(DPKerasError, match=match):
