@@ -159,14 +159,6 @@ def restore(ckpt, model, optimizer=None):
     return status
 
 
-def resume(path, model, optimizer, model_config):
-    """Restore ``model`` and ``optimizer`` from the run or checkpoint ``path`` for ``--restart``
-    and return the step to continue from; the checkpoint must hold ``model_config``."""
-    ckpt, meta = check_restart(path, model_config)
-    restore(ckpt, model, optimizer)
-    return ckpt, int(meta["step"])
-
-
 def check_restart(path, model_config):
     """``(checkpoint, meta)`` of a ``--restart`` from ``path`` with the model section
     ``model_config``, or an error naming every key that differs."""

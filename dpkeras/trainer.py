@@ -108,6 +108,7 @@ class Trainer:
         self.output_dir = output_dir if strategy is None else distribute.worker_output_dir(
             strategy, output_dir)
         self.restart, self.init_model, self.overwrite = restart, init_model, overwrite
+        self._accepted = None   # (checkpoint, meta) of an accepted --restart
         self.skip_neighbor_stat, self.jit_compile = skip_neighbor_stat, jit_compile
         t = config["training"]
         self.numb_steps = t["numb_steps"]
@@ -189,7 +190,10 @@ class Trainer:
         optimizer = keras.optimizers.Adam(learning_rate=self.schedule, epsilon=1e-8)
         optimizer.build(model.trainable_variables)
         if self.restart:
-            ckpt, start = checkpoint.resume(self.restart, model, optimizer, cfg)
+            # the checkpoint run() accepted (verified once), else check it now
+            ckpt, meta = self._accepted or checkpoint.check_restart(self.restart, cfg)
+            checkpoint.restore(ckpt, model, optimizer)
+            start = int(meta["step"])
             log.info("restarted from %s at step %d", ckpt, start)
             return model, optimizer, start
         first = self.section(self.heads[0])
@@ -268,7 +272,7 @@ class Trainer:
         hold another run, :class:`dpkeras.rundir.RunDir`), and the directory stays locked
         against other writers until the run ends."""
         if self.restart:
-            checkpoint.check_restart(self.restart, self.config["model"])
+            self._accepted = checkpoint.check_restart(self.restart, self.config["model"])
         with RunDir(self.output_dir, self.restart, self.overwrite,
                     self.config["training"]["disp_file"]):
             return self._run()
