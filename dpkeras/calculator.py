@@ -16,8 +16,6 @@ mapped to the model's ``type_map`` by symbol. Partially periodic cells are not s
 package (``pip install "dpkeras[ase]"``).
 """
 
-import os
-
 import numpy as np
 
 from dpkeras.errors import DPKerasError
@@ -43,17 +41,9 @@ class DP(Calculator):
         if all_changes is None:
             raise DPKerasError("dpkeras.calculator.DP needs the 'ase' package: "
                                "pip install 'dpkeras[ase]' (or pip install ase)")
-        from dpkeras.infer import DeepPot
+        from dpkeras.infer import open_deep_pot
 
-        if isinstance(model_or_name, str) and not os.path.exists(model_or_name):
-            import dpkeras.zoo
-
-            model = dpkeras.zoo.load(model_or_name, head=head)
-            self.dp = DeepPot.from_model(model, model_or_name)
-        elif isinstance(model_or_name, str):
-            self.dp = DeepPot(model_or_name, head=head)
-        else:
-            self.dp = DeepPot.from_model(model_or_name, type(model_or_name).__name__)
+        self.dp = open_deep_pot(model_or_name, head=head)
         self.type_map = list(self.dp.get_type_map())
         super().__init__(**kwargs)
 

@@ -285,6 +285,23 @@ class DeepPolar(DeepTensor):
 _CLASS_OF = {"ener": "DeepPot", "dipole": "DeepDipole", "polar": "DeepPolar"}
 
 
+def open_deep_pot(model_or_name, head=None):
+    """A :class:`DeepPot` from a model path (any format), a zoo name (``python -m dpkeras.zoo
+    list``) or an already loaded energy model: what the ASE calculator, LAMMPS and i-PI take."""
+    import os
+
+    if isinstance(model_or_name, str) and not os.path.exists(model_or_name):
+        import dpkeras.zoo
+
+        if model_or_name not in dpkeras.zoo.cards():
+            raise DPKerasError(f"{model_or_name}: no such model file, and not a zoo name "
+                               f"({', '.join(dpkeras.zoo.list())})")
+        return DeepPot.from_model(dpkeras.zoo.load(model_or_name, head=head), model_or_name)
+    if isinstance(model_or_name, str):
+        return DeepPot(model_or_name, head=head)
+    return DeepPot.from_model(model_or_name, type(model_or_name).__name__)
+
+
 def DeepEval(path, head=None):   # noqa: N802 (DeePMD-kit's name, a factory as theirs)
     """The inference object of the right class for the model at ``path``, as DeePMD-kit's
     ``deepmd.infer.DeepEval``: a :class:`DeepPot`, :class:`DeepDipole` or

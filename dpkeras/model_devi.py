@@ -91,6 +91,24 @@ def format_model_devi(table, header="", atomic_devi=None):
     return "\n".join(lines) + "\n"
 
 
+def lammps_header(atomic=False):
+    """The first line of the model-deviation file DeePMD-kit's LAMMPS plugin writes
+    (``pair_style deepmd A B ... out_file F``): ``#`` and the names right-justified, ``step`` in
+    11 characters and the six deviations in 19 (no ``devi_e`` there)."""
+    names = "#" + f"{COLUMNS[0]:>11s}" + "".join(f"{c:>19s}" for c in COLUMNS[1:7])
+    if atomic:
+        names += f"{'atm_devi_f(N)':>19s}"
+    return names + "\n"
+
+
+def lammps_row(step, virial_devi, force_devi, atomic_devi=None):
+    """One line of that file: the step in 12 characters, then ``max, min, avg`` of the virial
+    deviation and of the force deviation (and, with ``atomic``, each atom's force deviation in
+    tag order), each a space and ``%18.6e`` as C++'s ``setw(18) << scientific`` writes it."""
+    vals = list(virial_devi) + list(force_devi) + list([] if atomic_devi is None else atomic_devi)
+    return "%12d" % int(step) + "".join(" %18.6e" % x for x in vals) + "\n"
+
+
 def write_model_devi_out(blocks, path):
     """Write ``model_devi.out``: ``blocks`` is ``[(header, table, atomic_devi or None)]``, one
     per system, in order (DeePMD-kit appends them to one file; here the file is written whole,
