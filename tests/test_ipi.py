@@ -47,16 +47,18 @@ def _xyz(path):
     return [r[0] for r in rows], np.array([[float(x) for x in r[1:4]] for r in rows])
 
 
-def test_ipi_example_first_step_equals_deeppot(tmp_path):
+@pytest.mark.parametrize("model", ["graph.pb", "water-se-e2-a-mini"])
+def test_ipi_example_first_step_equals_deeppot(tmp_path, model):
     """i-PI (NPT, GLE thermostat, 20 steps) driven by `python -m dpkeras.ipi water.json` with a
-    DeePMD-kit graph: the server finishes, and its step-0 potential is DeepPot's energy of
-    conf.xyz (through i-PI's own eV constant; 9 digits printed)."""
+    DeePMD-kit graph or a dpkeras zoo model (by name): the server finishes, and its step-0
+    potential is DeepPot's energy of conf.xyz (through i-PI's own eV constant; 9 digits
+    printed)."""
     from ipi.utils.units import unit_to_internal
 
-    from dpkeras.infer import DeepPot
+    from dpkeras.infer import open_deep_pot
 
     shutil.copy(WATER_PB, tmp_path / "graph.pb")
-    address = _example(tmp_path, "graph.pb")
+    address = _example(tmp_path, model)
     server = subprocess.Popen([SERVER, "input.xml"], cwd=tmp_path, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     try:
@@ -76,7 +78,7 @@ def test_ipi_example_first_step_equals_deeppot(tmp_path):
     rows = np.loadtxt(tmp_path / "simulation.out", ndmin=2)
     names, coord = _xyz(tmp_path / "conf.xyz")
     types = [{"O": 0, "H": 1}[n] for n in names]
-    e = DeepPot(str(tmp_path / "graph.pb")).eval(
+    e = open_deep_pot(str(tmp_path / model) if model == "graph.pb" else model).eval(
         coord.reshape(1, -1), np.diag([12.44470] * 3).reshape(1, 9), types)[0][0, 0]
     # i-PI: energy in Hartree from the client (ASE's Ha), printed in eV by its own constant
     from ase import units
