@@ -346,6 +346,7 @@ class FinetuneSpec:
     def __init__(self, pretrained, branch, random_fitting, idx):
         self.pretrained, self.branch = pretrained, branch
         self.random_fitting, self.idx = random_fitting, list(idx)
+        self.errors = {}   # what -> (rmse_e eV/atom, rmse_f eV/A) on the validation data
 
     @property
     def path(self):
@@ -357,7 +358,8 @@ class FinetuneSpec:
         return initialize(model, self, train, valid or train, ntest, seed)
 
     def report(self, model, train_data, valid_data):
-        report_error(model, _single(valid_data) or _single(train_data), "fine-tuned model")
+        self.errors["fine-tuned model"] = report_error(
+            model, _single(valid_data) or _single(train_data), "fine-tuned model")
 
 
 def _single(data):
@@ -390,10 +392,13 @@ def initialize(model, spec, train_data, valid_data, ntest, seed):
     log.info("fine-tuning from %s (%s, branch %s%s), type_map %s", p.path, p.kind, spec.branch,
              ", new fitting net" if spec.random_fitting else "", model.get_type_map())
     mode = "set-by-statistic" if spec.random_fitting else "change-by-statistic"
+    errors = spec.errors
     if not spec.random_fitting:
-        report_error(model, valid_data, "pretrained model, before bias recalibration")
+        what = "pretrained model, before bias recalibration"
+        errors[what] = report_error(model, valid_data, what)
     recalibrate(model, samples_from_data(train_data, ntest, seed), mode)
-    report_error(model, valid_data, "pretrained model, after bias recalibration")
+    what = "pretrained model, after bias recalibration"
+    errors[what] = report_error(model, valid_data, what)
     return mode
 
 

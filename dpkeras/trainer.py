@@ -51,6 +51,18 @@ from dpkeras.stat import compute_env_stats, report_neighbor_stat, resolve_auto_s
 
 log = logging.getLogger("dpkeras")
 
+
+class _ExpectedRetracing(logging.Filter):
+    """TensorFlow warns that "N out of the last M calls ... triggered tf.function retracing"
+    when a run compiles several steps in a row; here that is by design (one compiled step per
+    head and system composition, each traced once), so the warning is dropped."""
+
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+logging.getLogger("tensorflow").addFilter(_ExpectedRetracing())
+
 MODEL_INPUTS = ("coord", "box", "atype", "nlist", "shift", "fparam", "aparam")
 _HEAD_STREAM = 0x6D74   # the random stream of the head choice (data batches use 0-2)
 _TRAIN_EVAL_STREAM = 2  # multi-task: the training batches evaluated at display steps

@@ -143,6 +143,30 @@ def test_real_units_are_converted_as_deepmd_kit_does(six):
                                np.array(REF["expected_f"]) * factor, atol=1e-11)
 
 
+@pytest.mark.parametrize("boundary,tilt", [("p p p", (2.0, -1.5, 1.0)), ("f f f", (0, 0, 0))])
+def test_triclinic_and_open_boxes_equal_deeppot(six, boundary, tilt):
+    """A triclinic periodic box (xy 2, xz -1.5, yz 1) and a non-periodic one: energy, forces
+    and the virial LAMMPS gets equal DeepPot's on the same cell (rows a, b, c) or none."""
+    inp = _six_atom_input(six, "deepmd deeppot.pb")
+    text = open(inp).read().replace("boundary p p p", f"boundary {boundary}")
+    open(inp, "w").write(text)
+    data = (six / "data.lmp").read_text().replace("0 0 0 xy xz yz", "%g %g %g xy xz yz" % tilt)
+    (six / "data.lmp").write_text(data)
+    dplmp.run(inp, screen=False)
+    xy, xz, yz = tilt
+    cell = np.array([[13, 0, 0], [xy, 13, 0], [xz, yz, 13]], dtype=float)
+    e, f, v = DeepPot(os.path.join(SUITE, "deeppot.pb")).eval(
+        np.array(REF["coord"]).reshape(1, -1), cell.reshape(1, 9) if boundary == "p p p" else
+        None, np.array(REF["type_OH"]) - 1)
+    thermo = _thermo(six / "log.lammps")[0]
+    assert thermo["PotEng"] == pytest.approx(float(e[0, 0]), rel=1e-12)
+    np.testing.assert_allclose(_dump(six / "dump.txt")[:, 1:4], f[0], rtol=0, atol=1e-12)
+    if boundary == "p p p":
+        press = np.array([thermo[f"c_pressure[{k}]"] for k in range(1, 7)]) / NKTV2P
+        np.testing.assert_allclose(press, v[0][[0, 4, 8, 3, 6, 7]] / np.linalg.det(cell),
+                                   rtol=1e-10, atol=1e-14)
+
+
 def test_model_deviation_file_equals_deepmd_kits(six):
     """Two models, out_freq 1, atomic: model_devi.out as DeePMD-kit's plugin writes it
     (test_pair_deepmd_model_devi: its numbers; the header and widths of pair_deepmd.cpp)."""

@@ -40,10 +40,12 @@ def isolated_cache(tmp_path, monkeypatch):
 
 
 def test_registry_lists_validated_cards():
-    assert {"dpa1-oc2m", "dpa1-cho-mini", "water-se-e2-a-mini"} <= set(zoo.list())
+    assert {"dpa1-oc2m", "dpa1-cho-mini", "water-se-e2-a-mini", "dpa1-mt-cho-water"} <= \
+        set(zoo.list())
+    assert zoo.card("dpa1-mt-cho-water")["heads"] == ["molecules", "water"]
     for name in zoo.list():
         card = zoo.card(name)
-        assert card["heads"] == ["Default"]
+        assert card["heads"] == ["Default"] or name == "dpa1-mt-cho-water"
         assert all(u.startswith("https://") for u in card["urls"])
     with pytest.raises(DPKerasError, match="no model named 'nope'"):
         zoo.card("nope")
@@ -87,6 +89,28 @@ def test_embedded_models_load_offline_and_reproduce_their_card(name, isolated_ca
     assert got["rmse_e_atom"] == pytest.approx(val["rmse_e_atom"], rel=1e-5)
     assert got["rmse_f"] == pytest.approx(val["rmse_f"], rel=1e-5)
     assert not os.path.exists(isolated_cache)      # embedded: used in place, nothing cached
+
+
+@pytest.mark.parametrize("head", ["molecules", "water"])
+def test_multitask_zoo_model_serves_each_head_and_reproduces_its_card(head, isolated_cache):
+    """The shipped multi-task DPA-1: a united SavedModel archive, unpacked once into the cache;
+    each head loads by name and reproduces its card's held-out errors; no head is refused by
+    name."""
+    from dpkeras.zoo.validation import measure
+
+    card = zoo.card("dpa1-mt-cho-water")
+    model = zoo.load("dpa1-mt-cho-water", head=head)
+    assert list(model.get_type_map()) == card["type_map"] == ["H", "C", "N", "O"]
+    got = measure("dpa1-mt-cho-water", model, head=head)
+    val = card["validation"][head]
+    assert got["nframes"] == val["nframes"]
+    assert got["rmse_e_atom"] == pytest.approx(val["rmse_e_atom"], rel=1e-5)
+    assert got["rmse_f"] == pytest.approx(val["rmse_f"], rel=1e-5)
+    assert len(list((isolated_cache / "zoo" / "dpa1-mt-cho-water").glob("*.unpacked"))) == 1
+    with pytest.raises(DPKerasError, match=r"heads are \['molecules', 'water'\]"):
+        zoo.load("dpa1-mt-cho-water", head="nope")
+    with pytest.raises(DPKerasError, match="molecules"):
+        zoo.load("dpa1-mt-cho-water")
 
 
 def _mirror(tmp_path, name, src):

@@ -24,25 +24,13 @@ import shutil
 import sys
 import tempfile
 
-import numpy as np
-
 
 def subset_system(src, dst, fraction):
     """Copy the first ``fraction`` (0-1] of the frames of the npy system ``src`` to ``dst``."""
-    from dpkeras.data.system import DeepmdSystem
+    from dpkeras.data.system import DeepmdSystem, write_frames
 
     n_total = DeepmdSystem(src).nframes
-    n = max(1, int(round(n_total * fraction)))
-    os.makedirs(os.path.join(dst, "set.000"))
-    for f in ("type.raw", "type_map.raw", "nopbc"):
-        if os.path.exists(os.path.join(src, f)):
-            shutil.copy(os.path.join(src, f), dst)
-    sets = sorted(d for d in os.listdir(src) if d.startswith("set."))
-    names = {f for s in sets for f in os.listdir(os.path.join(src, s)) if f.endswith(".npy")}
-    for name in names:
-        arr = np.concatenate([np.load(os.path.join(src, s, name)) for s in sets])
-        np.save(os.path.join(dst, "set.000", name), arr[:n])
-    return n
+    return write_frames(src, dst, range(max(1, int(round(n_total * fraction)))))
 
 
 def run(config, workdir, pretrained, valid, from_pretrained):

@@ -312,3 +312,24 @@ class DeepmdSystem:
     def type_counts(self, ntypes):
         """Atoms per type ``[ntypes]``."""
         return np.bincount(self.atype, minlength=ntypes)
+
+
+def write_frames(src, dst, frames):
+    """Copy the frames ``frames`` (indices into all sets, in order) of the npy system ``src`` to
+    a new one-set npy system ``dst`` (``type.raw``, ``type_map.raw`` and ``nopbc`` kept);
+    returns the number of frames written."""
+    import shutil
+
+    sets = sorted(d for d in os.listdir(src) if d.startswith("set."))
+    if not sets:
+        raise DPKerasError(f"{src}: no set.* directories")
+    os.makedirs(os.path.join(dst, "set.000"), exist_ok=True)
+    for f in ("type.raw", "type_map.raw", "nopbc"):
+        if os.path.exists(os.path.join(src, f)):
+            shutil.copy(os.path.join(src, f), dst)
+    names = {f for s in sets for f in os.listdir(os.path.join(src, s)) if f.endswith(".npy")}
+    frames = np.asarray(frames, dtype=int)
+    for name in sorted(names):
+        arr = np.concatenate([np.load(os.path.join(src, s, name)) for s in sets])
+        np.save(os.path.join(dst, "set.000", name), arr[frames])
+    return len(frames)

@@ -53,18 +53,21 @@ def fetch(name, trust_unverified=False):
     c = card(name)
     path = _download.fetch_card(c, trust_unverified)
     if c["format"] == "dpkeras-savedmodel" and os.path.isfile(path):
-        path = _unpack(path)
+        # unpacked once into the cache (an embedded archive's folder may be read-only); the
+        # checksum in the name keeps an older release's unpacked copy apart
+        tag = (c["sha256"] or _download.sha256sum(path))[:16]
+        path = _unpack(path, _download.cached_path(c) + f".{tag}.unpacked")
     return path
 
 
-def _unpack(archive):
-    """A downloaded SavedModel archive, unpacked once next to it; returns the directory."""
+def _unpack(archive, out):
+    """A SavedModel archive, unpacked once to ``out``; returns the SavedModel directory."""
     import shutil
 
     from dpkeras.atomic import atomic_dir
 
-    out = archive + ".unpacked"
     if not os.path.isdir(out):
+        os.makedirs(os.path.dirname(out), exist_ok=True)
         with atomic_dir(out) as tmp:
             try:
                 shutil.unpack_archive(archive, tmp)

@@ -26,7 +26,8 @@ Card keys (all required unless marked optional):
 ``citation``      str
 ``validation``    ``null`` or a dict: ``systems`` (paths relative to the repository),
                   ``frames`` (how they were chosen), ``nframes``, ``rmse_e_atom`` (eV/atom),
-                  ``rmse_f`` (eV/A), ``measured_with`` (how)
+                  ``rmse_f`` (eV/A), ``measured_with`` (how); for a model with several heads,
+                  ``{head: such a dict}`` (each head's own held-out data)
 ``recipe``        optional str, folder under ``zoo/`` with the training recipe
 """
 
@@ -107,11 +108,18 @@ def read_card(path):
         raise DPKerasError(f"zoo card {where}: 'heads' must be a non-empty list of names")
     if card["type_map"] is not None and not all(isinstance(t, str) for t in card["type_map"]):
         raise DPKerasError(f"zoo card {where}: 'type_map' must list element names")
-    if card["validation"] is not None:
-        for key, typ in VALIDATION_KEYS.items():
-            if not isinstance(card["validation"].get(key), typ):
-                raise DPKerasError(f"zoo card {where}: 'validation.{key}' is missing or not a "
-                                   f"{typ.__name__}")
+    val = card["validation"]
+    if val is not None:
+        multi = len(card["heads"]) > 1
+        if multi and set(val) != set(card["heads"]):
+            raise DPKerasError(f"zoo card {where}: 'validation' of a model with heads "
+                               f"{card['heads']} must have one entry per head, got {sorted(val)}")
+        for head, entry in (val.items() if multi else [(None, val)]):
+            prefix = "validation." + (f"{head}." if head else "")
+            for key, typ in VALIDATION_KEYS.items():
+                if not isinstance(entry, dict) or not isinstance(entry.get(key), typ):
+                    raise DPKerasError(f"zoo card {where}: '{prefix}{key}' is missing or not a "
+                                       f"{typ.__name__}")
     return card
 
 

@@ -27,8 +27,9 @@ def frame_slice(frames, nframes):
     return slice(nframes - n, nframes)
 
 
-def measure(name, model=None):
-    """Validation errors of zoo model ``name`` (``model``: an already loaded one)."""
+def measure(name, model=None, head=None):
+    """Validation errors of zoo model ``name`` (``model``: an already loaded one); for a model
+    with several heads, of ``head`` on that head's validation data."""
     import dpkeras
     import dpkeras.zoo as zoo
     from dpkeras.data.system import DeepmdSystem
@@ -38,7 +39,11 @@ def measure(name, model=None):
     val = card["validation"]
     if val is None:
         raise DPKerasError(f"zoo model {name}: its card records no validation errors")
-    dp = DeepPot.from_model(model if model is not None else zoo.load(name), name)
+    if len(card["heads"]) > 1:
+        if head not in val:
+            raise DPKerasError(f"zoo model {name}: give head= one of {card['heads']}")
+        val = val[head]
+    dp = DeepPot.from_model(model if model is not None else zoo.load(name, head=head), name)
     root = os.path.dirname(os.path.dirname(os.path.abspath(dpkeras.__file__)))
     total, se_e, se_f = 0, 0.0, 0.0
     for rel in val["systems"]:

@@ -26,8 +26,8 @@ def n_valid(nframes):
     return max(1, int(round(nframes * VALID_FRACTION)))
 
 
-def split(out_dir, data=DATA):
-    for name in SYSTEMS:
+def split(out_dir, data=DATA, systems=SYSTEMS):
+    for name in systems:
         src = os.path.join(data, name)
         arrays = {f[:-4]: np.load(os.path.join(src, "set.000", f))
                   for f in sorted(os.listdir(os.path.join(src, "set.000")))}
