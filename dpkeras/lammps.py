@@ -305,8 +305,8 @@ class DeepmdFix:
 
 
 def run(input_path, log_file="log.lammps", screen=True, variables=(), log=None):
-    """Run the LAMMPS input ``input_path`` (see the module docstring); returns the ``lammps``
-    instance (closed) and the fix (its models and type mapping), for inspection."""
+    """Run the LAMMPS input ``input_path`` (see the module docstring); returns the
+    :class:`DeepmdFix` (its models and type mapping), for inspection."""
     if not os.path.isfile(input_path):
         raise DPKerasError(f"{input_path}: no such LAMMPS input file")
     with open(input_path) as fh:
@@ -336,7 +336,7 @@ def run(input_path, log_file="log.lammps", screen=True, variables=(), log=None):
         if fix is not None:
             fix.close()
         lmp.close()
-    return lmp, fix
+    return fix
 
 
 def _commands(lmp, text, input_path):
