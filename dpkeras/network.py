@@ -22,6 +22,19 @@ import tensorflow as tf
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _SHARED_LAYERS = contextvars.ContextVar("dpkeras_shared_layers", default=None)
+_COMPUTE_PREC = contextvars.ContextVar("dpkeras_compute_prec", default=None)
+
+
+@contextlib.contextmanager
+def compute_precision(dtype):
+    """Within the block, every ``DenseStack`` built computes its hidden layers in ``dtype``
+    (``"float16"``/``"bfloat16"``; ``None``: in its own dtype): DeePMD-kit's
+    ``training.mixed_precision`` ``compute_prec``. The weights stay in the layer's dtype."""
+    token = _COMPUTE_PREC.set(dtype)
+    try:
+        yield
+    finally:
+        _COMPUTE_PREC.reset(token)
 
 
 @contextlib.contextmanager
@@ -103,15 +116,20 @@ class DenseStack(keras.layers.Layer):
       out_bias: whether the final linear layer has a bias.
       use_bias: whether the hidden layers have biases.
       seed: initializer seed (each weight gets ``seed + k``).
+      compute_prec: ``None``, or ``"float16"``/``"bfloat16"``: hidden layers cast their input,
+        weights and biases to it, apply the activation (and timestep) there and cast the result
+        back (DeePMD-kit's mixed precision, ``deepmd/tf/utils/network.py``); skips and the
+        output layer stay in the layer's dtype. Default: :func:`compute_precision`'s.
 
     Input ``[n, in_dim]`` → output ``[..., neuron[-1]]`` (or ``[..., out_dim]``).
     """
 
     def __init__(self, in_dim, neuron, activation_function="tanh", resnet_dt=False,
                  residual="embedding", out_dim=None, out_bias=True, seed=None, use_bias=True,
-                 layer_names=None, **kwargs):
+                 layer_names=None, compute_prec=None, **kwargs):
         kwargs.setdefault("dtype", "float64")
         super().__init__(**kwargs)
+        self.compute_prec = compute_prec or _COMPUTE_PREC.get()
         self.in_dim = int(in_dim)
         self.neuron = [int(n) for n in neuron]
         self.activation_function = activation_function
@@ -201,15 +219,19 @@ class DenseStack(keras.layers.Layer):
 
     def call(self, x):
         prev = self.in_dim
+        low = self.compute_prec
+        cast = (lambda v: v) if low is None else (lambda v: tf.cast(v, low))
         for k, width in enumerate(self.neuron):
             if k == 0 and self.in_dim == 1:   # a [n, 1] x [1, m] product is a broadcast
-                h = x * self.ws[0][0]
+                h = cast(x) * cast(self.ws[0][0])
             else:
-                h = tf.matmul(x, self.ws[k])
-            h = self._act(h if self.bs[k] is None else h + self.bs[k])
+                h = tf.matmul(cast(x), cast(self.ws[k]))
+            h = self._act(h if self.bs[k] is None else h + cast(self.bs[k]))
             kind = self._skip_kind(k, prev, width)
             if self.idts[k] is not None:
-                h = h * self.idts[k]
+                h = h * cast(self.idts[k])
+            if low is not None:
+                h = tf.cast(h, x.dtype)
             if kind == "same":
                 x = x + h
             elif kind == "double":
@@ -260,6 +282,8 @@ class DenseStack(keras.layers.Layer):
                    activation_function=self.activation_function, resnet_dt=self.resnet_dt,
                    residual=self.residual, out_dim=self.out_dim, out_bias=self.out_bias,
                    seed=self.seed, use_bias=self.use_bias, layer_names=self.layer_names)
+        if self.compute_prec is not None:
+            cfg["compute_prec"] = self.compute_prec
         return cfg
 
 

@@ -45,6 +45,7 @@ from dpkeras.lcurve import LCurve, TensorBoard, add_file_log, fmt_time
 from dpkeras.loss import make_loss
 from dpkeras.model.weights import build_model, get_weights, set_weights
 from dpkeras.multitask.model import MultiTaskModel
+from dpkeras.network import compute_precision
 from dpkeras.nlist import batch_args
 from dpkeras.rundir import RunDir
 from dpkeras.stat import compute_env_stats, report_neighbor_stat, resolve_auto_sel
@@ -193,13 +194,17 @@ class Trainer:
     def _build(self):
         cfg = self.config["model"]
         keras.utils.set_random_seed(self.seed)
-        model = MultiTaskModel(cfg) if self.multi else build_model(cfg)
+        low = self.compute_prec()
+        with compute_precision(low):   # training.mixed_precision: hidden layers in compute_prec
+            model = MultiTaskModel(cfg) if self.multi else build_model(cfg)
         nets = self.nets(model)
         if not self.skip_neighbor_stat:
             report_neighbor_stat(self.all_train_data(), model.descriptor, log)
         for h, net in nets.items():
             apply_trainable(net, self.section(h))
         optimizer = keras.optimizers.Adam(learning_rate=self.schedule, epsilon=1e-8)
+        if low == "float16":   # dynamic loss scaling, as DeePMD-kit's graph rewrite does
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(model.trainable_variables)
         if self.restart:
             # the checkpoint run() accepted (verified once), else check it now
@@ -227,6 +232,11 @@ class Trainer:
             set_output_stats(nets[h], self.train_data[h], self.section(h))
         return model, optimizer, 0
 
+    def compute_prec(self):
+        """``training.mixed_precision.compute_prec`` (``None`` without mixed precision)."""
+        mp = self.config["training"].get("mixed_precision")
+        return None if mp is None else mp["compute_prec"]
+
     # --- compiled steps ----------------------------------------------------------------------
     def make_steps(self, model, optimizer):
         """``train_step(head, batch)`` and ``eval_step(head, batch, lr)``: one compiled function
@@ -245,7 +255,8 @@ class Trainer:
                 loss, metrics = self.losses[head](out, batch, lr)
                 if replicas > 1:   # the optimizer sums the replicas' gradients
                     loss = loss / replicas
-            optimizer.apply(tape.gradient(loss, variables[head]), variables[head])
+                scaled = optimizer.scale_loss(loss)   # = loss unless float16 loss scaling
+            optimizer.apply(tape.gradient(scaled, variables[head]), variables[head])
             return metrics
 
         def evaluate(batch, lr, head, type_counts):

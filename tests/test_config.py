@@ -107,7 +107,8 @@ DEEPMD_EXAMPLES = {
     "water_se_atten_dpa1_compat_input.json": None,
     "water_se_atten_input.json": None,
     "water_se_e2_a_input.json": None,
-    "water_se_e2_a_mixed_prec_input.json": r"training\.mixed_precision: .* not implemented",
+    "water_se_e2_a_mixed_prec_input.json": r"training\.mixed_precision: unsupported option "
+                                           r"\[output_prec, compute_prec\]: \[float64, float16\]",
     "water_se_e2_a_tebd_input.json": None,
     "water_se_e2_r_input.json": None,
     "water_se_e3_input.json": None,

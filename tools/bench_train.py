@@ -200,6 +200,9 @@ def main():
     p.add_argument("--precision", choices=["float64", "float32"], default="float64",
                    help="precision of the descriptor, type embedding and fitting networks "
                    "(both codes; DeePMD-kit's `precision` keys)")
+    p.add_argument("--mixed_precision", choices=["float16", "bfloat16"], default=None,
+                   help="training.mixed_precision compute_prec (output_prec float32), both "
+                   "codes")
     p.add_argument("--multitask", action="store_true", help="also time each head's step of a "
                    "two-head multi-task model")
     a = p.parse_args()
@@ -209,8 +212,12 @@ def main():
             cfg["model"][sec]["precision"] = a.precision
         if a.descriptor.startswith("se_atten"):
             cfg["model"]["type_embedding"] = {"precision": a.precision}
+    if a.mixed_precision:
+        cfg["training"]["mixed_precision"] = {"output_prec": "float32",
+                                              "compute_prec": a.mixed_precision}
     ours = bench_dpkeras(cfg, a.steps, a.frames)
-    print(f"{a.descriptor}: water, 192 atoms, {a.precision}")
+    print(f"{a.descriptor}: water, 192 atoms, {a.precision}"
+          + (f", mixed_precision {a.mixed_precision}" if a.mixed_precision else ""))
     print(f"dpkeras     train {ours['train_s']:.4f} s/step   infer {ours['infer_s'] * 1e3:.1f} "
           "ms/frame (192 atoms, neighbor list included)")
     if a.multitask:

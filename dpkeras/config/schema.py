@@ -274,7 +274,7 @@ TRAINING = {
                                 "validation uses validation_data.numb_btch"),
     "set_prefix": Unsupported("set", "belongs in training_data / validation_data"),
     "gradient_max_norm": Unsupported(None),
-    "mixed_precision": Unsupported(None),
+    "mixed_precision": None,   # {"output_prec": "float32", "compute_prec": "float16"|"bfloat16"}
     "opt_type": Unsupported("Adam", "is not implemented: dpkeras trains with Adam"),
     "enable_ema": Unsupported(False),
     "ema_decay": Unsupported(0.999),

@@ -26,7 +26,7 @@ def _normalize_data(d, schema, path):
 def normalize_single(config):
     """Validate a whole single-task ``input.json`` dict; return a normalized copy."""
     top = apply_schema(config, TOP, "")
-    out = {"model": normalize_model(top["model"])}
+    out = {"model": normalize_model(mixed_precision_model(top["model"], top["training"]))}
     out["learning_rate"] = typed_section(top["learning_rate"], LR_SCHEMAS, "learning_rate",
                                           "exp", "learning_rate")
     _check_learning_rate(out["learning_rate"])
@@ -57,6 +57,38 @@ def normalize_single(config):
             fail(f"training.{key}", f"expected a positive integer, got {t[key]!r}")
     out["training"] = t
     return out
+
+
+MIXED_PRECISION = {"output_prec": ("float32",), "compute_prec": ("float16", "bfloat16")}
+
+
+def mixed_precision_model(model, training):
+    """DeePMD-kit's ``training.mixed_precision`` (TF backend): the networks are stored in
+    ``output_prec`` (float32) and their hidden layers computed in ``compute_prec`` (float16 or
+    bfloat16; :func:`dpkeras.network.compute_precision`). Checks the option as DeePMD-kit does
+    and returns the raw model section with every network's ``precision`` set to float32."""
+    mp = training.get("mixed_precision") if isinstance(training, dict) else None
+    if mp is None:
+        return model
+    if not isinstance(mp, dict) or sorted(mp) != sorted(MIXED_PRECISION):
+        fail("training.mixed_precision", f"expected {{\"output_prec\": \"float32\", "
+             f"\"compute_prec\": \"float16\" or \"bfloat16\"}}, got {json.dumps(mp)}")
+    if any(mp[k] not in allowed for k, allowed in MIXED_PRECISION.items()):
+        fail("training.mixed_precision", f"unsupported option [output_prec, compute_prec]: "
+             f"[{mp['output_prec']}, {mp['compute_prec']}]; supported, as by DeePMD-kit's TF "
+             "backend: [float32, float16] and [float32, bfloat16]")
+    if not isinstance(model, dict):
+        return model
+    model = json.loads(json.dumps(model))
+    for key in ("descriptor", "fitting_net", "type_embedding"):
+        sec = model.get(key)
+        if not isinstance(sec, dict):
+            continue
+        members = sec.get("list") if sec.get("type") == "hybrid" else [sec]
+        for m in members if isinstance(members, list) else []:
+            if isinstance(m, dict):
+                m["precision"] = mp["output_prec"]
+    return model
 
 
 def _check_learning_rate(lr):

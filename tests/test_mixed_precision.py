@@ -1,0 +1,81 @@
+"""DeePMD-kit's ``training.mixed_precision`` (TF backend): networks stored in float32, hidden
+layers computed in float16/bfloat16, float16 with dynamic loss scaling; on real water data."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import TESTDATA, WATER, small_input
+from dpkeras.config import normalize
+from dpkeras.data.system import DeepmdSystem
+from dpkeras.errors import DPKerasError
+from dpkeras.model.weights import build_model, get_weights, set_weights
+from dpkeras.network import DenseStack
+from dpkeras.trainer import Trainer
+
+
+def _stacks(model):
+    return [layer for layer in model._flatten_layers() if isinstance(layer, DenseStack)]
+
+
+def test_options_are_checked_as_deepmd_kit_does():
+    """DeePMD-kit's TF trainer accepts [float32, float16|bfloat16] only, so it refuses its own
+    example water/se_e2_a_mixed_prec (output_prec float64); so do we, with its reason."""
+    example = json.load(open(os.path.join(TESTDATA, "deepmd_examples",
+                                          "water_se_e2_a_mixed_prec_input.json")))
+    with pytest.raises(DPKerasError, match=r"training\.mixed_precision: unsupported option "
+                                           r"\[output_prec, compute_prec\]: \[float64, float16\]"):
+        normalize(example)
+    cfg = small_input(WATER[:1])
+    cfg["training"]["mixed_precision"] = {"compute_prec": "float8", "output_prec": "float32"}
+    with pytest.raises(DPKerasError, match=r"\[float32, float8\]"):
+        normalize(cfg)
+    cfg["training"]["mixed_precision"] = {"compute_prec": "bfloat16"}
+    with pytest.raises(DPKerasError, match=r"training\.mixed_precision: expected"):
+        normalize(cfg)
+    example["training"]["mixed_precision"]["output_prec"] = "float32"
+    norm = normalize(example)
+    assert norm["model"]["descriptor"]["precision"] == "float32"
+    assert norm["model"]["fitting_net"]["precision"] == "float32"
+
+
+@pytest.mark.parametrize("compute_prec", ["bfloat16", "float16"])
+def test_mixed_precision_trains_water_in_low_precision(tmp_path, compute_prec):
+    """60 steps: the loss falls and stays finite; every network computes its hidden layers in
+    compute_prec (the same weights in a float32 model give energies that differ by more than
+    float32 rounding and less than compute_prec's); float16 uses dynamic loss scaling; the
+    saved model is the float32 networks and evaluates in float32."""
+    cfg = small_input(WATER[:2], WATER[3:], numb_steps=60, disp_freq=20, save_freq=60)
+    cfg["training"]["mixed_precision"] = {"output_prec": "float32",
+                                          "compute_prec": compute_prec}
+    trainer = Trainer(normalize(cfg), str(tmp_path))
+    model = trainer.run()
+    lc = np.loadtxt(tmp_path / "lcurve.out", ndmin=2)
+    assert np.all(np.isfinite(lc[:, 1:])) and lc[-1, 1] < lc[0, 1], lc[:, 1]
+    stacks = _stacks(model)
+    assert stacks and all(s.compute_prec == compute_prec for s in stacks)
+    assert all(v.dtype == "float32" for s in stacks for v in s.weights)
+    twin = build_model(normalize(cfg)["model"])          # no mixed precision: float32 compute
+    assert all(s.compute_prec is None for s in _stacks(twin))
+    set_weights(twin, get_weights(model), "the trained model")
+    s = DeepmdSystem(WATER[3], ["O", "H"])
+    from dpkeras.infer import DeepPot
+
+    e_low = DeepPot.from_model(model).eval(s.coord[:1], s.box[:1], s.atype)[0]
+    e_32 = DeepPot.from_model(twin).eval(s.coord[:1], s.box[:1], s.atype)[0]
+    rel = abs(float(e_low[0, 0] - e_32[0, 0])) / abs(float(e_32[0, 0]))
+    eps = {"bfloat16": 2 ** -8, "float16": 2 ** -11}[compute_prec]
+    assert 1e-7 < rel < 30 * eps, rel
+    # a saved model is its float32 networks: it evaluates in float32 (as the twin)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    again = keras.saving.load_model(path)
+    assert all(s.compute_prec is None for s in _stacks(again))
+    e_saved = DeepPot.from_model(again).eval(s.coord[:1], s.box[:1], s.atype)[0]
+    assert e_saved[0, 0] == pytest.approx(e_32[0, 0], rel=1e-12)
+    _, optimizer, _ = Trainer(normalize(cfg), str(tmp_path / "again")).build()
+    scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+    assert scaled == (compute_prec == "float16")
