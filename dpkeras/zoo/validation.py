@@ -33,7 +33,7 @@ def measure(name, model=None, head=None):
     import dpkeras
     import dpkeras.zoo as zoo
     from dpkeras.data.system import DeepmdSystem
-    from dpkeras.infer import DeepPot
+    from dpkeras.serving import SortedEvaluator   # what DeepPot.eval runs
 
     card = zoo.card(name)
     val = card["validation"]
@@ -43,15 +43,18 @@ def measure(name, model=None, head=None):
         if head not in val:
             raise DPKerasError(f"zoo model {name}: give head= one of {card['heads']}")
         val = val[head]
-    dp = DeepPot.from_model(model if model is not None else zoo.load(name, head=head), name)
+    model = model if model is not None else zoo.load(name, head=head)
+    evaluate = SortedEvaluator(model)
     root = os.path.dirname(os.path.dirname(os.path.abspath(dpkeras.__file__)))
     total, se_e, se_f = 0, 0.0, 0.0
     for rel in val["systems"]:
-        s = DeepmdSystem(os.path.join(root, rel), dp.get_type_map())
+        s = DeepmdSystem(os.path.join(root, rel), model.get_type_map())
         sl = frame_slice(val["frames"], s.nframes)
         coord, box = s.coord[sl], s.box[sl]
         n = len(coord)
-        e, f, _ = dp.eval(coord, box if s.pbc else None, s.atype)
+        out = evaluate(coord.reshape(n, -1, 3), s.atype,
+                       box.reshape(n, 3, 3) if s.pbc else np.zeros((n, 3, 3)), s.pbc, False)
+        e, f = out["energy"], out["force"]
         de = (e.reshape(n) - s.labels["energy"][sl]) / s.natoms
         df = f.reshape(n, -1) - s.labels["force"][sl].reshape(n, -1)
         se_e += np.mean(de * de) * n
