@@ -84,9 +84,23 @@ def _seed_sections(model_section, seed):
             sec["seed"] = seed
 
 
-def run_single(config, workdir, pretrained, branch, valid, from_pretrained, seed):
+def _pretrained(pretrained):
+    from dpkeras.load import load
+
+    if os.path.exists(pretrained):
+        return load(pretrained)[0]
+    import dpkeras.zoo
+
+    return load(dpkeras.zoo.fetch(pretrained))[0]
+
+
+def run_single(config, workdir, pretrained, branch, valid, from_pretrained, seed,
+               retain_valid=None):
+    """Scratch or fine-tuned; with ``retain_valid[branch]``, the fine-tuned model is also
+    tested on the branch's own held-out data, before (pretrained) and after: forgetting."""
     from dpkeras.data.pipeline import DataSystems
     from dpkeras.finetune import load_finetune_input, validation_error
+    from dpkeras.load import pick_head
     from dpkeras.trainer import Trainer
 
     inp = os.path.join(workdir, "input.json")
@@ -100,21 +114,27 @@ def run_single(config, workdir, pretrained, branch, valid, from_pretrained, seed
     model = Trainer(cfg, run_dir, finetune=spec).run()
     data = DataSystems({"systems": valid, "batch_size": 1}, model.get_type_map())
     e, f = validation_error(model, data, nframes=10 ** 9)
-    return e, f, lcurve_change(run_dir, "rmse_f_val"), {}
+    forgetting = {}
+    if from_pretrained and retain_valid and branch in retain_valid:
+        systems, nframes = retain_valid[branch]
+        pre = pick_head(_pretrained(pretrained), branch, pretrained)
+
+        def err(m):   # the data's types in each model's own type_map
+            rdata = DataSystems({"systems": systems, "batch_size": 1}, m.get_type_map())
+            return validation_error(m, rdata, nframes=nframes)
+
+        forgetting[branch] = (err(pre), err(model))
+    return e, f, lcurve_change(run_dir, "rmse_f_val"), forgetting
 
 
 def run_multitask(config, workdir, pretrained, branch, valid, retain, retain_valid,
                   retain_prob, seed):
     from dpkeras.data.pipeline import DataSystems
     from dpkeras.finetune import load_finetune_input, validation_error
-    from dpkeras.load import pick_head, load
+    from dpkeras.load import pick_head
     from dpkeras.trainer import Trainer
 
-    pre, _ = load(pretrained) if os.path.exists(pretrained) else (None, None)
-    if pre is None:
-        import dpkeras.zoo
-
-        pre, _ = load(dpkeras.zoo.fetch(pretrained))
+    pre = _pretrained(pretrained)
     type_map = list(pick_head(pre, branch, pretrained).get_type_map())
     heads = {"downstream": {"type_map": "my_type_map", "descriptor": "my_descriptor",
                             "finetune_head": branch}}
@@ -231,7 +251,8 @@ def main():
                         args.retain_prob, seed)
                 else:
                     e, f, change, forget = run_single(cfg, work, args.pretrained, args.branch,
-                                                      valid, mode == "finetune", seed)
+                                                      valid, mode == "finetune", seed,
+                                                      retain_valid)
                 row = {"frames": nframes, "mode": mode, "seed": seed, "rmse_e_per_atom": e,
                        "rmse_f": f, "last20_change": change, "seconds": time.time() - t0}
                 for head, ((eb, fb), (ea, fa)) in forget.items():
