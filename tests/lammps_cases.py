@@ -1,5 +1,5 @@
 """``python -m dpkeras.lammps``: DeePMD-kit LAMMPS inputs run unchanged (run by
-``tests/test_lammps.py`` in a child process; directly: ``python -m pytest tests/lammps_cases.py``).
+``tests/test_lammps.py`` in a child process; directly: ``python -m pytest -n 0 tests/lammps_cases.py``).
 
 Checked against DeePMD-kit's own LAMMPS tests (``source/lmp/tests/test_lammps.py``: its expected
 energies, forces, per-atom energies and virials and model deviation with its test-suite graphs
