@@ -172,6 +172,15 @@ def run_multitask(config, workdir, pretrained, branch, valid, retain, retain_val
     return e, f, lcurve_change(run_dir, "rmse_f_val_downstream"), forgetting
 
 
+def write_rows(rows, path):
+    """All runs so far, one row each (columns: the first row's, then any new ones)."""
+    keys = list(rows[0]) + sorted({k for r in rows for k in r} - set(rows[0]))
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+
+
 def _pairs(items, sep):
     out = {}
     for item in items or []:
@@ -259,6 +268,7 @@ def main():
                     row.update({f"{head}_rmse_f_before": fb, f"{head}_rmse_f_after": fa,
                                 f"{head}_rmse_e_before": eb, f"{head}_rmse_e_after": ea})
                 rows.append(row)
+                write_rows(rows, args.out + ".csv")   # after every run: a stopped curve keeps them
                 print(f"{nframes:5d} frames  {mode:9s}  seed {seed}  energy {e:.4e} eV/atom  "
                       f"force {f:.4e} eV/A  last-20% change {change:.1%}  "
                       f"{row['seconds']:.0f} s" + "".join(
@@ -266,12 +276,7 @@ def main():
                           for h, ((_, fb), (_, fa)) in forget.items()), flush=True)
                 shutil.rmtree(work, ignore_errors=True)
     shutil.rmtree(shared, ignore_errors=True)
-    keys = sorted({k for r in rows for k in r}, key=lambda k: (k not in rows[0], k))
-    keys = list(rows[0]) + [k for k in keys if k not in rows[0]]
-    with open(args.out + ".csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
+    write_rows(rows, args.out + ".csv")
     summary = []
     for n in sorted({r["frames"] for r in rows}):
         for mode in modes:
