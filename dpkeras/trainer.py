@@ -62,7 +62,16 @@ class _ExpectedRetracing(logging.Filter):
         return "triggered tf.function retracing" not in record.getMessage()
 
 
-logging.getLogger("tensorflow").addFilter(_ExpectedRetracing())
+@contextlib.contextmanager
+def _expected_retracing_quiet():
+    """The filter on TensorFlow's logger for the duration of a run only (a user's own
+    functions keep the warning outside it)."""
+    tf_log, f = logging.getLogger("tensorflow"), _ExpectedRetracing()
+    tf_log.addFilter(f)
+    try:
+        yield
+    finally:
+        tf_log.removeFilter(f)
 
 MODEL_INPUTS = ("coord", "box", "atype", "nlist", "shift", "fparam", "aparam")
 _HEAD_STREAM = 0x6D74   # the random stream of the head choice (data batches use 0-2)
@@ -297,7 +306,7 @@ class Trainer:
         if self.restart:
             self._accepted = checkpoint.check_restart(self.restart, self.config["model"])
         with RunDir(self.output_dir, self.restart, self.overwrite,
-                    self.config["training"]["disp_file"]):
+                    self.config["training"]["disp_file"]), _expected_retracing_quiet():
             return self._run()
 
     def _run(self):
