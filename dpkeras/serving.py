@@ -6,11 +6,14 @@ is treated as non-periodic.
 """
 
 import logging
+import os
 
 import numpy as np
 import tensorflow as tf
 
+from dpkeras import xla
 from dpkeras.data.pipeline import batch_neighbor_list
+from dpkeras.errors import DPKerasError
 from dpkeras.nlist import takes_trimmed, trim_padding
 
 log = logging.getLogger("dpkeras")
@@ -130,14 +133,29 @@ def make_signatures(model):
             "serving_nopbc": serve_nopbc.get_concrete_function()}
 
 
+def infer_batch_size():
+    """Atoms (frames x atoms per frame) evaluated at once: ``$DP_INFER_BATCH_SIZE``, DeePMD-kit's
+    variable, else DeePMD-kit's default of 1024."""
+    raw = os.environ.get("DP_INFER_BATCH_SIZE", "0")
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise DPKerasError(f"environment variable DP_INFER_BATCH_SIZE={raw!r}: expected a "
+                           "positive number of atoms")
+    return value or 1024
+
+
 class SortedEvaluator:
     """Fast in-process evaluation: atoms are sorted by type, the neighbor list is built by the
     same in-graph builder, and the model runs with static per-type slices compiled by XLA (one
-    compilation per frame count and composition). Results come back in the caller's atom order.
+    compilation per frame count and composition; ``jit_compile=None``: the default of
+    :func:`dpkeras.xla.jit_compile`). Results come back in the caller's atom order.
     """
 
-    def __init__(self, model, jit_compile=True):
-        self.model, self.jit_compile = model, jit_compile
+    def __init__(self, model, jit_compile=None):
+        self.model, self.jit_compile = model, xla.jit_compile(jit_compile)
         self._nlist = tf.function(lambda c, t, b, pbc: model_neighbor_list(
             model, c, t, b, pbc, with_count=True), reduce_retracing=True)
         self._cache = {}
@@ -148,11 +166,18 @@ class SortedEvaluator:
         ``extra``: further inputs (``fparam [nf, nfp]``, ``aparam [nf, nat, nap]``).
 
         Without ``atomic`` only energy, force and virial are computed (a tensor model always
-        gives its frame and atomic tensors)."""
+        gives its frame and atomic tensors). Frames go through the model in chunks of at most
+        :func:`infer_batch_size` atoms (at least one frame), as DeePMD-kit evaluates on CPU."""
+        nf = coord.shape[0]
+        step = max(1, infer_batch_size() // max(1, coord.shape[1]))
+        if nf > step:
+            parts = [self(coord[i:i + step], atype, box[i:i + step], pbc, atomic,
+                          {k: v[i:i + step] for k, v in (extra or {}).items()})
+                     for i in range(0, nf, step)]
+            return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         order = np.argsort(atype, kind="stable")
         inverse = np.argsort(order)
         st = np.asarray(atype)[order]
-        nf = coord.shape[0]
         sc = np.ascontiguousarray(coord[:, order])
         types = np.tile(st[None], (nf, 1)).astype(np.int32)
         nlist, shift, count = self._nlist(sc, types, box, tf.constant(pbc))

@@ -24,7 +24,8 @@ flags.DEFINE_string("init_model", None, "initialize weights from a model (any fo
 flags.DEFINE_bool("skip_neighbor_stat", False, "skip the neighbor statistics over the data")
 cli.define_log_level()
 flags.DEFINE_integer("numb_steps", None, "override training.numb_steps")
-flags.DEFINE_bool("jit_compile", True, "compile training steps with XLA")
+flags.DEFINE_bool("jit_compile", None, "compile training steps with XLA (default: on, unless "
+                  "the environment sets DPKERAS_JIT_COMPILE=0)")
 flags.DEFINE_string("finetune", None, "fine-tune from this pretrained model (any format dpkeras "
                     "loads, or a model zoo name)")
 flags.DEFINE_string("model_branch", None, "with --finetune: the branch (head) of the pretrained "

@@ -36,6 +36,7 @@ import tensorflow as tf
 from dpkeras import checkpoint
 from dpkeras import distribute
 from dpkeras import lr as lr_mod
+from dpkeras import xla
 from dpkeras.atomic import atomic_write_text
 from dpkeras.config import DEFAULT_HEAD, is_multitask
 from dpkeras.data.pipeline import DataSystems
@@ -116,13 +117,14 @@ class Trainer:
         train_data, valid_data)`` (``*_data``: ``{head: DataSystems or None}``), e.g.
         :class:`dpkeras.finetune.FinetuneSpec`.
       skip_neighbor_stat: do not scan the data for the neighbor statistics.
-      jit_compile: compile the steps with XLA (one compilation per head and composition).
+      jit_compile: compile the steps with XLA (one compilation per head and composition);
+        None: :func:`dpkeras.xla.jit_compile`'s default (on unless ``DPKERAS_JIT_COMPILE=0``).
       strategy: a ``tf.distribute`` strategy or None (its steps are not XLA-compiled).
       overwrite: replace another run found in ``output_dir`` (else that is refused).
     """
 
     def __init__(self, config, output_dir=".", restart=None, init_model=None,
-                 skip_neighbor_stat=False, jit_compile=True, finetune=None, strategy=None,
+                 skip_neighbor_stat=False, jit_compile=None, finetune=None, strategy=None,
                  overwrite=False):
         if finetune is not None and init_model:
             raise DPKerasError("give either --finetune or --init_model, not both")
@@ -131,7 +133,8 @@ class Trainer:
             strategy, output_dir)
         self.restart, self.init_model, self.overwrite = restart, init_model, overwrite
         self._accepted = None   # (checkpoint, meta) of an accepted --restart
-        self.skip_neighbor_stat, self.jit_compile = skip_neighbor_stat, jit_compile
+        self.skip_neighbor_stat = skip_neighbor_stat
+        self.jit_compile = xla.jit_compile(jit_compile)
         t = config["training"]
         self.numb_steps = t["numb_steps"]
         self.seed = t["seed"] if t["seed"] is not None else int(np.random.SeedSequence().entropy

@@ -4,6 +4,11 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The suite evaluates hundreds of models a few times each: without XLA it runs in a fraction of
+# the time, and XLA's compiled code (kept for the life of a process) does not pile up in the
+# workers. The tests named *xla* check the compiled path against the same references;
+# DPKERAS_JIT_COMPILE=1 runs the whole suite with XLA.
+os.environ.setdefault("DPKERAS_JIT_COMPILE", "0")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTDATA = os.path.join(HERE, "data")

@@ -179,3 +179,15 @@ def test_every_accepted_key_is_used_or_refused_at_other_values():
             if not re.search(rf"[\"']{key}[\"']|\.{key}\b|\b{key}=|{re.escape(prefix)}", code):
                 unused.append(f"{name}.{key}")
     assert not unused, f"accepted but never read: {unused}"
+
+
+def test_jit_compile_default_comes_from_the_environment(monkeypatch):
+    from dpkeras import xla
+
+    monkeypatch.delenv("DPKERAS_JIT_COMPILE", raising=False)
+    assert xla.jit_compile() is True and xla.jit_compile(False) is False
+    monkeypatch.setenv("DPKERAS_JIT_COMPILE", "0")
+    assert xla.jit_compile() is False and xla.jit_compile(True) is True
+    monkeypatch.setenv("DPKERAS_JIT_COMPILE", "maybe")
+    with pytest.raises(DPKerasError, match="DPKERAS_JIT_COMPILE='maybe': expected 1"):
+        xla.jit_compile()

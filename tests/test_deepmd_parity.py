@@ -28,6 +28,19 @@ def test_water_se_e2_a_matches_deepmd(path):
     _check(DeepPot(os.path.join(TESTDATA, path)), np.load(WATER_REF))
 
 
+@pytest.mark.parametrize("kind", ["water_se_e2_a", "water_se_e3", "water_se_atten_v2",
+                                  "water_hybrid", "nopbc_dpa1"])
+def test_xla_compiled_evaluation_matches_deepmd(monkeypatch, kind):
+    """What users run by default: the evaluator compiled by XLA (the suite runs without it,
+    tests/conftest.py), periodic and open boxes, atomic outputs."""
+    monkeypatch.setenv("DPKERAS_JIT_COMPILE", "1")
+    ref = np.load(os.path.join(TESTDATA, kind, "reference.npz"))
+    dp = DeepPot(os.path.join(TESTDATA, kind, "frozen_model.pb"))
+    assert dp._sorted.jit_compile
+    for case in _cases(ref):
+        _check(dp, ref, case, tol=_TOL.get(kind, 1e-10))
+
+
 @pytest.mark.parametrize("kind", ["water_se_e2_r", "water_se_e3"])
 @pytest.mark.parametrize("path", ["frozen_model.pb", "model.dp"])
 @pytest.mark.parametrize("case", ["", "nopbc_"])

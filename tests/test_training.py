@@ -49,6 +49,20 @@ def test_water_training_reduces_validation_force_error(tmp_path):
     assert np.isclose(lc[-1, -1], 1e-4, rtol=0.05)   # lr reaches stop_lr
 
 
+def test_xla_compiled_training_steps_match_graph_steps(tmp_path):
+    """Training compiles its steps with XLA by default (the suite runs without it,
+    tests/conftest.py): the learning curve and weights are those of the uncompiled steps."""
+    cfg = small_input(WATER[:2], WATER[3:], numb_steps=20, disp_freq=5, save_freq=20)
+    Trainer(normalize(cfg), str(tmp_path / "xla"), jit_compile=True).run()
+    Trainer(normalize(cfg), str(tmp_path / "graph"), jit_compile=False).run()
+    np.testing.assert_allclose(_lcurve(tmp_path / "xla"), _lcurve(tmp_path / "graph"),
+                               rtol=1e-9)
+    xla, graph = _weights(tmp_path / "xla"), _weights(tmp_path / "graph")
+    assert sorted(xla) == sorted(graph) and len(xla) > 10
+    for k in xla:
+        np.testing.assert_allclose(xla[k], graph[k], rtol=1e-8, atol=1e-12, err_msg=k)
+
+
 @pytest.mark.parametrize("descriptor", [
     {"type": "se_e2_r", "sel": [46, 92], "rcut_smth": 0.5, "rcut": 6.0, "neuron": [8, 16, 32]},
     {"type": "se_e3", "sel": [20, 40], "rcut_smth": 0.5, "rcut": 4.5, "neuron": [4, 8, 16]},

@@ -1,0 +1,30 @@
+"""Whether dpkeras compiles its training steps and evaluators with XLA when the caller does not
+say (``jit_compile=None``).
+
+XLA makes each step faster (docs/performance.md) at the cost of a compilation of seconds per
+system composition, whose code stays in memory for the life of the process. Jobs that evaluate
+many compositions a few times each (a test suite, ``dp test`` over many small systems) run faster
+without it: set the environment variable ``DPKERAS_JIT_COMPILE=0``. An explicit
+``jit_compile=True/False`` (``--jit_compile`` / ``--nojit_compile``) always wins.
+"""
+
+import os
+
+from dpkeras.errors import DPKerasError
+
+ENV = "DPKERAS_JIT_COMPILE"
+_VALUES = {"1": True, "true": True, "yes": True, "on": True,
+           "0": False, "false": False, "no": False, "off": False}
+
+
+def jit_compile(requested=None):
+    """``requested`` if it is True or False, else the default of ``$DPKERAS_JIT_COMPILE`` (on
+    when unset)."""
+    if requested is not None:
+        return bool(requested)
+    raw = os.environ.get(ENV, "1")
+    value = _VALUES.get(raw.strip().lower())
+    if value is None:
+        raise DPKerasError(f"environment variable {ENV}={raw!r}: expected 1 (compile with XLA, "
+                           "the default) or 0")
+    return value
