@@ -52,7 +52,7 @@ def test_water_training_reduces_validation_force_error(tmp_path):
 def test_xla_compiled_training_steps_match_graph_steps(tmp_path):
     """Training compiles its steps with XLA by default (the suite runs without it,
     tests/conftest.py): the learning curve and weights are those of the uncompiled steps."""
-    cfg = small_input(WATER[:2], WATER[3:], numb_steps=20, disp_freq=5, save_freq=20)
+    cfg = small_input(WATER[:1], WATER[3:], numb_steps=6, disp_freq=3, save_freq=6)
     Trainer(normalize(cfg), str(tmp_path / "xla"), jit_compile=True).run()
     Trainer(normalize(cfg), str(tmp_path / "graph"), jit_compile=False).run()
     np.testing.assert_allclose(_lcurve(tmp_path / "xla"), _lcurve(tmp_path / "graph"),
