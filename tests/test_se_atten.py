@@ -129,7 +129,7 @@ def test_se_atten_trains_on_water(tmp_path):
                                   "rcut": 5.0, "neuron": [8, 16, 32], "axis_neuron": 4,
                                   "attn": 16, "attn_layer": 1, "seed": 1}
     cfg["model"]["type_embedding"] = {"neuron": [4], "seed": 1}
-    Trainer(normalize(cfg), str(tmp_path)).run()
+    Trainer(normalize(cfg), str(tmp_path), jit_compile=True).run()   # 200 steps: XLA pays
     lc = np.loadtxt(tmp_path / "lcurve.out", ndmin=2)
     assert list(lc[:, 0]) == [0, 100, 200]
     # as with DeePMD-kit (its 300-step fixture run ends at rmse_f 0.76), the force error of a

@@ -38,7 +38,7 @@ def _weights(run_dir):
 def test_water_training_reduces_validation_force_error(tmp_path):
     cfg = normalize(small_input(WATER[:3], WATER[3:], numb_steps=300, disp_freq=100,
                                 save_freq=300))
-    Trainer(cfg, str(tmp_path)).run()
+    Trainer(cfg, str(tmp_path), jit_compile=True).run()   # hundreds of steps: XLA pays
     lc = _lcurve(tmp_path)
     header = open(tmp_path / "lcurve.out").readline().split()
     assert header == ["#", "step", "rmse_val", "rmse_trn", "rmse_e_val", "rmse_e_trn",
@@ -80,7 +80,7 @@ def test_other_descriptors_train_on_water(tmp_path, descriptor):
     cfg = small_input(WATER[:3], WATER[3:], numb_steps=200, disp_freq=100, save_freq=200)
     cfg["model"]["descriptor"] = dict(descriptor) if "list" in descriptor else \
         dict(descriptor, seed=1)
-    Trainer(normalize(cfg), str(tmp_path)).run()
+    Trainer(normalize(cfg), str(tmp_path), jit_compile=True).run()   # 200 steps: XLA pays
     lc = _lcurve(tmp_path)
     # these learn forces slowly (DeePMD-kit's own se_e2_r fixture: 0.86 -> 0.89 eV/A in 200
     # steps); the validation loss, dominated by the force prefactor, must fall

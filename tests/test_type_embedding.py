@@ -108,7 +108,7 @@ def test_type_embedded_models_train_on_water_and_reload(tmp_path, name):
     cfg["model"]["descriptor"] = descriptor
     if type_embedding is not None:
         cfg["model"]["type_embedding"] = type_embedding
-    Trainer(normalize(cfg), str(tmp_path)).run()
+    Trainer(normalize(cfg), str(tmp_path), jit_compile=True).run()   # 200 steps: XLA pays
     lc = np.loadtxt(tmp_path / "lcurve.out", ndmin=2)
     assert list(lc[:, 0]) == [0, 100, 200]
     assert lc[-1, 1] < 0.5 * lc[0, 1], lc[:, 1]     # validation loss
