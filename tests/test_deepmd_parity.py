@@ -41,6 +41,21 @@ def test_xla_compiled_evaluation_matches_deepmd(monkeypatch, kind):
         _check(dp, ref, case, tol=_TOL.get(kind, 1e-10))
 
 
+def test_frames_go_in_chunks_of_dp_infer_batch_size_atoms(monkeypatch):
+    """DeePMD-kit's DP_INFER_BATCH_SIZE bounds the atoms evaluated at once (1024 by default):
+    one 192-atom frame per chunk gives the same numbers; a bad value is named."""
+    ref = np.load(WATER_REF)
+    monkeypatch.setenv("DP_INFER_BATCH_SIZE", "200")
+    dp = DeepPot(os.path.join(TESTDATA, "water_se_e2_a", "frozen_model.pb"))
+    chunks, nlist = [], dp._sorted._nlist
+    dp._sorted._nlist = lambda c, *a: chunks.append(c.shape[0]) or nlist(c, *a)
+    _check(dp, ref)
+    assert chunks == [1, 1, 1, 1]
+    monkeypatch.setenv("DP_INFER_BATCH_SIZE", "lots")
+    with pytest.raises(DPKerasError, match="DP_INFER_BATCH_SIZE='lots'"):
+        _check(dp, ref)
+
+
 @pytest.mark.parametrize("kind", ["water_se_e2_r", "water_se_e3"])
 @pytest.mark.parametrize("path", ["frozen_model.pb", "model.dp"])
 @pytest.mark.parametrize("case", ["", "nopbc_"])
