@@ -95,10 +95,10 @@ def tabulate_net(net, lower, upper, stride, extrapolate):
 def compress_model(model, min_nbor_dist, stride=0.01, extrapolate=5):
     """A copy of ``model`` (an energy or tensor model) with tabulated embedding nets."""
     from dpkeras.config import normalize_model
-    from dpkeras.model.weights import build_model, get_weights, set_weights
+    from dpkeras.model.build import build
 
     _check_compressible(model)
-    weights = get_weights(model)
+    weights = model.get_variables()
     section = normalize_model(model.get_config_deepmd())
     leaves = _leaves(model.descriptor)
     members = section["descriptor"]["list"] if section["descriptor"]["type"] == "hybrid" \
@@ -116,9 +116,7 @@ def compress_model(model, min_nbor_dist, stride=0.01, extrapolate=5):
             spec[name] = {"nspline": int(table.shape[0]), "table_info": info}
             w["embeddings"][key] = {"table": table}
         cfg["tabulated"] = spec
-    out = build_model(section)
-    set_weights(out, weights, "the compressed model")
-    return out
+    return build(section, weights, "the compressed model")
 
 
 def max_differences(a, b, frames):

@@ -54,9 +54,8 @@ def save_model(model, path):
     """Dispatch on the output name: ``*.dp``, ``*.keras``, else a SavedModel directory."""
     if path.endswith(".dp"):
         from dpkeras.io.dp import write_dp
-        from dpkeras.model.weights import get_weights
 
-        write_dp(model, get_weights(model), path)
+        write_dp(model, path)
     elif path.endswith(".keras"):
         with atomic_file(path, suffix=".keras") as tmp:
             model.save(tmp)

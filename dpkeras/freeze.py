@@ -30,7 +30,7 @@ def freeze(source, output, head=None, united_model=False):
     from dpkeras.load import load, pick_head
     from dpkeras.multitask import MultiTaskModel
 
-    from dpkeras.model.weights import check_finite
+    from dpkeras.model.build import check_finite
 
     model, kind = load(source)
     check_finite(model, source)

@@ -8,9 +8,11 @@ heads), or a training run / checkpoint directory (single- or multi-task).
 :func:`load` returns what the file holds: a single-task model (``EnergyModel`` /
 ``TensorModel``) or a :class:`dpkeras.multitask.MultiTaskModel`. :func:`load_heads` and
 :func:`load_model` are views of it: every head by name (a single-task model is the one head
-``Default``, DeePMD-kit's name), or one head. Every reader turns the file into a model section
-and a weights dict (:mod:`dpkeras.model.weights`), and :func:`dpkeras.model.weights.build_model`
-builds the Keras model from them.
+``Default``, DeePMD-kit's name), or one head. A DeePMD-kit file becomes a model section and its variables (a
+``.dp`` file through DeePMD-kit's versioned dict, which every kind reads itself:
+:func:`dpkeras.model.build.deserialize`; a frozen graph through :mod:`dpkeras.io.deepmd_pb`),
+and :func:`dpkeras.model.build.build` makes the Keras model. :func:`load_dict` gives the model
+at any path as DeePMD-kit's versioned dict.
 
 A united SavedModel is marked by the file ``dpkeras_multitask.json`` in its directory
 (:func:`dpkeras.export.save_united`).
@@ -21,7 +23,7 @@ import os
 
 from dpkeras.config import DEFAULT_HEAD, normalize, normalize_model
 from dpkeras.errors import DPKerasError
-from dpkeras.model.weights import build_model, set_weights
+from dpkeras.model.build import build, build_model, deserialize
 from dpkeras.multitask.model import MultiTaskModel
 
 
@@ -49,10 +51,7 @@ def load(path):
     if path.endswith(".dp"):
         from dpkeras.io.dp import read_dp
 
-        cfg, weights = read_dp(path)
-        model = build_model(cfg)
-        set_weights(model, weights, path)
-        return model, "dp"
+        return deserialize(read_dp(path), path), "dp"
     if path.endswith(".keras"):
         import keras
 
@@ -65,6 +64,18 @@ def load(path):
                                "was not written by dpkeras") from None
     raise DPKerasError(f"{path}: unknown model format; expected a SavedModel directory, a run "
                        "directory, or a .keras / .dp / .pb file")
+
+
+def load_dict(path, head=None):
+    """DeePMD-kit's versioned model dict (``@class`` Model, what a ``.dp`` file holds) of the
+    single-task model at ``path``, or of head ``head`` of a multi-task one, whatever the format
+    (:func:`load_model`, then :meth:`~dpkeras.model.ener.DeepmdModel.serialize`). A kind
+    DeePMD-kit cannot serialize is an error naming it."""
+    model, _ = load_model(path, head)
+    try:
+        return model.serialize()
+    except DPKerasError as exc:
+        raise DPKerasError(f"{path}: {exc}") from None
 
 
 def load_heads(path):
@@ -131,14 +142,11 @@ def _read_graph(path):
 
     single, heads = read_graph(path)
     if heads is None:
-        cfg, weights = single
-        model = build_model(cfg)
-        set_weights(model, weights, path)
-        return model
+        return build(*single, path)
     model = MultiTaskModel({"model_dict": {h: normalize_model(cfg)
                                            for h, (cfg, _) in heads.items()}})
     for h, (_, weights) in heads.items():
-        set_weights(model.heads[h], weights, f"{path} (head {h})")
+        model.heads[h].set_variables(weights, f"{path} (head {h})")
     return model
 
 

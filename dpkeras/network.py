@@ -18,7 +18,10 @@ import contextvars
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
+
+from dpkeras.errors import DPKerasError
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _SHARED_LAYERS = contextvars.ContextVar("dpkeras_shared_layers", default=None)
@@ -76,8 +79,6 @@ def get_activation(name):
     """Map a DeePMD-kit ``activation_function`` name to a TF function."""
     key = "none" if name is None else str(name).lower()
     if key not in ACTIVATIONS:
-        from dpkeras.errors import DPKerasError
-
         raise DPKerasError(
             f"activation_function {name!r} is not supported; use one of {sorted(ACTIVATIONS)}"
         )
@@ -192,8 +193,6 @@ class DenseStack(keras.layers.Layer):
         spec = (in_dim, width, bool(use_bias), bool(has_idt), self.dtype)
         if name in registry:
             if registry[name].spec != spec:
-                from dpkeras.errors import DPKerasError
-
                 raise DPKerasError(
                     f"layer_name {name!r}: the layers sharing this name differ in shape "
                     f"((in, out, bias, timestep, dtype) {registry[name].spec} vs {spec}); "
@@ -269,8 +268,6 @@ class DenseStack(keras.layers.Layer):
                 pairs.append((self.b_out, weights["b_out"]))
         for var, val in pairs:
             if tuple(var.shape) != tuple(val.shape):
-                from dpkeras.errors import DPKerasError
-
                 raise DPKerasError(
                     f"weight {var.path} has shape {tuple(var.shape)} but the source has "
                     f"{tuple(val.shape)}: the network sizes in the config do not match the model")
@@ -339,3 +336,81 @@ class FittingNet(DenseStack):
     def __init__(self, in_dim, neuron, out_dim=1, **kwargs):
         kwargs["residual"] = "fitting"
         super().__init__(in_dim, neuron, out_dim=out_dim, **kwargs)
+
+
+# --- DeePMD-kit's serialized networks (``NativeNet`` layers of its ``serialize()`` dicts) -----
+def layer_dict(w, b, idt, activation, resnet):
+    """One dense layer (``w [in, out]``, ``b [out]`` or None, ``idt [out]`` or None)."""
+    return {"@class": "Layer", "@version": 2, "bias": b is not None,
+            "use_timestep": idt is not None, "activation_function": activation,
+            "resnet": resnet, "precision": "float64", "trainable": True,
+            "@variables": {"w": w, "b": b, "idt": idt}}
+
+
+def embedding_net_dict(weights, neuron, activation, resnet_dt, in_dim=1):
+    """DeePMD-kit's ``EmbeddingNetwork`` of a net's arrays (:meth:`DenseStack.get_numpy`)."""
+    layers = [layer_dict(w, b, idt, activation, True) for w, b, idt in
+              zip(weights["w"], weights["b"], weights["idt"])]
+    return {"@class": "EmbeddingNetwork", "@version": 2, "in_dim": in_dim, "neuron": list(neuron),
+            "activation_function": activation, "resnet_dt": resnet_dt,
+            "bias": weights["b"][0] is not None, "precision": "float64", "layers": layers}
+
+
+def fitting_net_dict(weights, in_dim, neuron, activation, resnet_dt, out_dim=1):
+    """DeePMD-kit's ``FittingNetwork`` of a net's arrays (hidden layers and the output)."""
+    layers = []
+    prev = in_dim
+    for k, (w, b, idt) in enumerate(zip(weights["w"], weights["b"], weights["idt"])):
+        # DeePMD-kit's numpy backend adds a residual wherever resnet is true and the width is
+        # kept or doubled; TF (and dpkeras) only for kept widths after the first layer
+        layers.append(layer_dict(w, b, idt, activation, k > 0 and prev == w.shape[1]))
+        prev = w.shape[1]
+    layers.append(layer_dict(weights["w_out"], weights["b_out"], None, "none", False))
+    return {"@class": "FittingNetwork", "@version": 1, "in_dim": in_dim, "out_dim": out_dim,
+            "neuron": list(neuron), "activation_function": activation, "resnet_dt": resnet_dt,
+            "precision": "float64", "bias_out": True, "layers": layers}
+
+
+def net_variables(net, path, kind):
+    """The arrays (:meth:`DenseStack.set_numpy`'s layout) of a serialized ``kind``
+    (``"embedding"``/``"fitting"``) net, checking that its residual connections are the ones
+    dpkeras' (DeePMD-kit TF's) layer rules make."""
+    layers = net["layers"]
+    hidden = layers[:-1] if kind == "fitting" else layers
+    out = {"w": [], "b": [], "idt": []}
+    prev = net["in_dim"]
+    for k, layer in enumerate(hidden):
+        v = layer["@variables"]
+        w = np.asarray(v["w"], np.float64)
+        width = w.shape[1]
+        ours = (prev == width or width == 2 * prev) if kind == "embedding" else \
+            (k > 0 and prev == width)
+        theirs = bool(layer.get("resnet")) and (prev == width or width == 2 * prev)
+        if ours != theirs:
+            raise DPKerasError(f"{path}: {kind} layer {k} ({prev} -> {width}) has a residual "
+                               "connection that dpkeras' TF-compatible layer rules do not "
+                               "reproduce; this model cannot be loaded exactly")
+        out["w"].append(w)
+        out["b"].append(None if v.get("b") is None else np.asarray(v["b"], np.float64))
+        idt = v.get("idt")
+        if idt is not None and not ours:
+            raise DPKerasError(f"{path}: {kind} layer {k} has a timestep on a non-residual "
+                               "layer, which dpkeras does not support")
+        out["idt"].append(None if idt is None else np.asarray(idt, np.float64).reshape(-1))
+        prev = width
+    if kind == "fitting":
+        v = layers[-1]["@variables"]
+        out["w_out"] = np.asarray(v["w"], np.float64)
+        out["b_out"] = None if v.get("b") is None else np.asarray(v["b"], np.float64)
+    return out
+
+
+def activation_name(name):
+    """dpkeras' name of a serialized activation (``none`` is ``linear``)."""
+    return "linear" if name in (None, "none") else name
+
+
+def net_collection(net):
+    """A ``NetworkCollection`` of one type-independent (``ndim`` 0) embedding net."""
+    return {"@class": "NetworkCollection", "@version": 1, "ndim": 0, "ntypes": None,
+            "network_type": "embedding_network", "networks": [net]}

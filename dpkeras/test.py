@@ -104,7 +104,7 @@ def main(argv):
     cli.setup_logging(FLAGS.log_level)
     if not FLAGS.model or not FLAGS.system:
         raise DPKerasError("give --model and at least one --system")
-    from dpkeras.model.weights import check_finite
+    from dpkeras.model.build import check_finite
 
     dp = DeepEval(FLAGS.model)
     check_finite(dp.model, FLAGS.model)

@@ -44,7 +44,7 @@ from dpkeras.errors import DPKerasError
 from dpkeras.fitting.stats import set_output_stats
 from dpkeras.lcurve import LCurve, TensorBoard, add_file_log, fmt_time
 from dpkeras.loss import make_loss
-from dpkeras.model.weights import build_model, get_weights, set_weights
+from dpkeras.model.build import build_model
 from dpkeras.multitask.model import MultiTaskModel
 from dpkeras.network import compute_precision
 from dpkeras.nlist import batch_args
@@ -443,7 +443,7 @@ def init_from(nets, model, path):
     if not common:
         _copy(src.descriptor.weights, model.descriptor.weights, path, "descriptor")
     for h in common:
-        set_weights(nets[h], get_weights(src_heads[h]), path)
+        nets[h].set_variables(src_heads[h].get_variables(), path)
     log.info("initialized the descriptor%s from %s", f" and heads {common}" if common else "",
              path)
     return [h for h in nets if h not in src_heads]

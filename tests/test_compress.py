@@ -24,13 +24,12 @@ def test_tables_are_deepmd_compress_tables(kind):
     models give DeePMD-kit's compressed outputs."""
     from dpkeras.compress import compress_model
     from dpkeras.load import load_model
-    from dpkeras.model.weights import get_weights
 
     orig, _ = load_model(os.path.join(LEGACY, f"water_{kind}", "frozen_model.pb"))
     theirs, _ = load_model(os.path.join(LEGACY, f"compressed_{kind}", "frozen_model.pb"))
     mine = compress_model(orig, MIN_NBOR_DIST, stride=0.04, extrapolate=5)
     assert mine.descriptor.tabulated == theirs.descriptor.tabulated
-    wm, wt = get_weights(mine)["embeddings"], get_weights(theirs)["embeddings"]
+    wm, wt = mine.get_variables()["embeddings"], theirs.get_variables()["embeddings"]
     for key in wt:
         a, b = wm[key]["table"], wt[key]["table"]
         assert np.abs(a - b).max() < 1e-6 * np.abs(b).max(), key

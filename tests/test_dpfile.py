@@ -15,7 +15,7 @@ from dpkeras.infer import DeepPot
 from dpkeras.export import save_model
 from dpkeras.io.dp import load_dict, save_dict
 from dpkeras.load import load_model
-from dpkeras.model.weights import build_model, get_weights
+from dpkeras.model.build import build_model
 
 KEYS = ("energy", "force", "virial", "atom_energy", "atom_virial")
 FAMILY = ["water_dpa1_strip", "water_dpa1_attn0", "water_hybrid", "nopbc_dpa1", "water_dipole",
@@ -103,7 +103,7 @@ def test_dpkeras_se_atten_round_trips_every_weight(tmp_path):
                  "attn_layer", "exclude_types", "tebd_input_mode", "nnei"):
         assert getattr(d1, attr) == getattr(d0, attr), attr
     assert d1.type_embedding_config["use_tebd_bias"] and d1.type_embedding_config["resnet_dt"]
-    w0, w1 = get_weights(model), get_weights(back)
+    w0, w1 = model.get_variables(), back.get_variables()
 
     def flat(x):
         if isinstance(x, dict):

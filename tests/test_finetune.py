@@ -12,7 +12,8 @@ from dpkeras import finetune
 from dpkeras.change_bias import predict, recalibrate, samples_from_data
 from dpkeras.data.pipeline import DataSystems
 from dpkeras.errors import DPKerasError
-from dpkeras.model.weights import build_model, get_weights
+from dpkeras.model.build import build_model
+from dpkeras.model.type_map import remap_variables
 
 HERE = os.path.dirname(__file__)
 FT = os.path.join(HERE, "data", "finetune_dpa1")
@@ -164,7 +165,7 @@ def test_random_branch_keeps_descriptor(pretrained):
     assert random_fitting and name == "Default"
     model = build_model(sec)
     finetune.load_weights(model, finetune.FinetuneSpec(pretrained, name, True, idx))
-    w, p = get_weights(model), pretrained.weights["Default"]
+    w, p = model.get_variables(), pretrained.heads["Default"].get_variables()
     np.testing.assert_array_equal(w["attention"][0]["wq"], p["attention"][0]["wq"])
     assert not np.allclose(w["fitting"][0]["w"][0], p["fitting"][0]["w"][0])
     data = DataSystems({"systems": [os.path.join(NOPBC, "C4H3O1")], "batch_size": 1},
@@ -191,8 +192,8 @@ def test_trainable_flags_freeze_weights(tmp_path, pretrained):
     with open(inp, "w") as f:
         json.dump(j, f)
     model, _ = run_finetune(tmp_path, inp, pretrained)
-    w, p = get_weights(model), finetune.remap_weights(
-        pretrained.weights["Default"], pretrained.branches["Default"], [3, 1, 0])
+    w, p = model.get_variables(), remap_variables(
+        pretrained.heads["Default"].get_variables(), pretrained.branches["Default"], [3, 1, 0])
     for key in ("davg", "dstd"):
         np.testing.assert_array_equal(w[key], p[key])
     np.testing.assert_array_equal(w["embeddings"][()]["w"][1], p["embeddings"][()]["w"][1])

@@ -12,7 +12,7 @@ from conftest import TESTDATA, WATER, small_input
 from dpkeras.config import normalize
 from dpkeras.data.system import DeepmdSystem
 from dpkeras.errors import DPKerasError
-from dpkeras.model.weights import build_model, get_weights, set_weights
+from dpkeras.model.build import build_model
 from dpkeras.network import DenseStack
 from dpkeras.trainer import Trainer
 
@@ -78,7 +78,7 @@ def test_bfloat16_trains_water_and_saves_float32_networks(tmp_path):
     assert all(v.dtype == "float32" for s in stacks for v in s.weights)
     twin = build_model(normalize(cfg)["model"])          # no mixed precision: float32 compute
     assert all(s.compute_prec is None for s in _stacks(twin))
-    set_weights(twin, get_weights(model), "the trained model")
+    twin.set_variables(model.get_variables(), "the trained model")
     s = DeepmdSystem(WATER[3], ["O", "H"])
     from dpkeras.infer import DeepPot
 

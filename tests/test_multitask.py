@@ -320,7 +320,6 @@ def test_energy_and_dipole_heads(tmp_path):
     from conftest import EXAMPLE_DATA
     from dpkeras.freeze import freeze
     from dpkeras.load import load_model
-    from dpkeras.model.weights import get_weights
     from dpkeras.load import load
     from dpkeras.trainer import Trainer, head_for_step
 
@@ -357,7 +356,7 @@ def test_energy_and_dipole_heads(tmp_path):
     freeze(out, one, head="water_dipole")
     frozen, _ = load_model(one)
     assert frozen.fitting.fitting_type == "dipole"
-    a, b = get_weights(frozen), get_weights(model.heads["water_dipole"])
+    a, b = frozen.get_variables(), model.heads["water_dipole"].get_variables()
     np.testing.assert_array_equal(a["fitting"][0]["w_out"], b["fitting"][0]["w_out"])
     np.testing.assert_array_equal(a["embeddings"][(0, 1)]["w"][0],
                                   b["embeddings"][(0, 1)]["w"][0])

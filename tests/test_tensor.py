@@ -164,7 +164,7 @@ def _atomic_rmse(run, kind):
     validation atomic system, over the selected (O) atoms."""
     from dpkeras import checkpoint
     from dpkeras.data.system import DeepmdSystem
-    from dpkeras.model.weights import build_model
+    from dpkeras.model.build import build_model
 
     ckpt, meta = checkpoint.read_meta(run)
     model = build_model(meta["model"])

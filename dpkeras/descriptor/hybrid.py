@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from dpkeras.descriptor.base import Descriptor
+from dpkeras.errors import DPKerasError
 from dpkeras.descriptor.type_embedding import TypeEmbedding, type_embedding_config
 from dpkeras.nlist import slot_types
 from dpkeras.descriptor.registry import DESCRIPTORS, register
@@ -112,6 +113,45 @@ class DescrptHybrid(Descriptor):
         nei_type = tf.where(mask_k, tf.gather(slot_types(self.sel), idx),
                             tf.constant(self.ntypes, tf.int32))
         return d(rij_k, mask_k, atype, nei_type=nei_type)
+
+    # --- variables and DeePMD-kit's serialized dict ------------------------------------------
+    def get_variables(self):
+        return {"hybrid": [d.get_variables() for d in self.descriptors]}
+
+    def set_variables(self, variables, source):
+        subs = variables.get("hybrid")
+        if subs is None:
+            raise DPKerasError(f"{source}: not a hybrid descriptor, the model has a hybrid one")
+        if len(subs) != len(self.descriptors):
+            raise DPKerasError(f"{source}: {len(subs)} hybrid sub-descriptors, the model has "
+                               f"{len(self.descriptors)}")
+        for d, v in zip(self.descriptors, subs):
+            d.set_variables(v, source)
+
+    def serialize(self, type_map=None):
+        """DeePMD-kit's ``hybrid`` dict (``@version`` 1); as its TF backend, the members carry
+        no type_map, and a hybrid with a type embedding has no serialized form."""
+        if self.type_embed is not None:
+            raise DPKerasError("a hybrid with a type embedding (an attention member, or "
+                               "model.type_embedding) has no DeePMD-kit serialized form: "
+                               "DeePMD-kit's TF backend cannot serialize it either; save it as "
+                               ".keras or a SavedModel directory")
+        return {"@class": "Descriptor", "type": "hybrid", "@version": 1,
+                "list": [d.serialize(None) for d in self.descriptors]}
+
+    @classmethod
+    def from_serialized(cls, data, ntypes, source):
+        """``(section, variables, None)`` of a ``hybrid`` dict of per-type members."""
+        subs = data.get("list", [])
+        kinds = [DESCRIPTORS.get(s.get("type")) for s in subs]
+        bad = [s.get("type") for s, k in zip(subs, kinds) if k is None or k.MIXED_TYPES
+               or k is cls]
+        if bad or not subs:
+            raise DPKerasError(f"{source}: hybrid of {bad or 'nothing'} is not supported (only "
+                               "se_e2_a, se_e2_r and se_e3 can be combined)")
+        parsed = [k.from_serialized(s, ntypes, source) for s, k in zip(subs, kinds)]
+        return ({"type": "hybrid", "list": [sec for sec, _, _ in parsed]},
+                {"hybrid": [v for _, v, _ in parsed]}, None)
 
     def get_config(self):
         cfg = super().get_config()

@@ -7,6 +7,8 @@ what the rest of dpkeras needs to know about a kind: ``MIXED_TYPES`` (its per-ty
 are rows of a type embedding, one network for all types: se_atten, se_atten_v2).
 """
 
+from dpkeras.errors import DPKerasError
+
 DESCRIPTORS = {}
 
 
@@ -20,3 +22,16 @@ def register(*names):
             DESCRIPTORS[name] = cls
         return cls
     return deco
+
+
+SERIALIZED_KINDS = "se_e2_a, se_e2_r, se_e3, dpa1/se_atten, hybrid of se_e2_a/se_e2_r/se_e3"
+
+
+def from_serialized(data, ntypes, source):
+    """``(section, variables, type_embedding section or None)`` of DeePMD-kit's serialized
+    descriptor dict ``data``, read by the class registered under its ``type``."""
+    cls = DESCRIPTORS.get(data.get("type"))
+    if cls is None:
+        raise DPKerasError(f"{source}: descriptor {data.get('type')!r} is not supported by "
+                           f"dpkeras yet (supported: {SERIALIZED_KINDS})")
+    return cls.from_serialized(data, ntypes, source)

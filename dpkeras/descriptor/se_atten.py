@@ -32,12 +32,15 @@ descriptor exposes ``e_{t_i}`` through :meth:`DescrptSeAtten.atom_type_embedding
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from dpkeras.descriptor.base import Descriptor
 from dpkeras.descriptor.type_embedding import TypeEmbedding, type_embedding_config
 from dpkeras.env_mat import EnvMat
-from dpkeras.network import EmbeddingNet, child_seed, net_dtype
+from dpkeras.errors import DPKerasError
+from dpkeras.network import EmbeddingNet, child_seed, embedding_net_dict, layer_dict, \
+    net_collection, net_dtype, net_variables
 from dpkeras.descriptor.registry import register
 
 # DeePMD-kit's additive mask for padded keys, -(2 << 32)
@@ -323,6 +326,173 @@ class DescrptSeAtten(Descriptor):
                    smooth_type_embedding=self.smooth_type_embedding, seed=self.seed,
                    precision=self.precision)
         return cfg
+
+    # --- DeePMD-kit's serialized dict --------------------------------------------------------
+    def serialize(self, type_map=None):
+        """DeePMD-kit's ``dpa1`` dict (``@version`` 2), as its TF backend serializes
+        ``se_atten`` (so that ``dp convert-backend`` rebuilds the same TF graph)."""
+        if self.smooth_type_embedding:
+            raise DPKerasError(f"a {self.descriptor_type} descriptor with smooth_type_embedding "
+                               "has no DeePMD-kit serialized form: DeePMD-kit's own TF backend "
+                               "cannot serialize it either (its smooth variant differs from the "
+                               "other backends); save it as .keras or a SavedModel directory")
+        strip = self.tebd_input_mode == "strip"
+        if strip and self.type_one_side:
+            raise DPKerasError("se_atten with tebd_input_mode 'strip' and type_one_side = true "
+                               "has no DeePMD-kit serialized form (DeePMD-kit's TF backend "
+                               "cannot serialize it either); set type_one_side to false or "
+                               "save as .keras")
+        te = self.type_embedding_config
+        if len(te["neuron"]) != 1:
+            raise DPKerasError(f"a type embedding with {len(te['neuron'])} layers has no "
+                               "DeePMD-kit serialized form (DeePMD-kit's TF backend serializes "
+                               "only one layer); save it as .keras or a SavedModel directory")
+        w, ntypes, tebd, prec = self.get_variables(), self.ntypes, self.tebd_dim, self.net_dtype
+        in_dim = 1 if strip else 1 + tebd * (1 if self.type_one_side else 2)
+
+        def net(arrays, width):
+            return embedding_net_dict(arrays, self.neuron, self.activation_function,
+                                      self.resnet_dt, width)
+
+        emb = dict(net_collection(net(w["embeddings"][()], in_dim)), ntypes=ntypes)
+        common = {"nnei": self.nnei, "embed_dim": self.neuron[-1], "hidden_dim": self.attn,
+                  "dotr": self.attn_dotr, "do_mask": self.attn_mask, "scaling_factor": 1.0,
+                  "normalize": True, "temperature": None, "precision": prec}
+        layers = []
+        for a in w["attention"]:
+            in_proj = layer_dict(np.concatenate([a["wq"], a["wk"], a["wv"]], axis=1),
+                                 np.concatenate([a["bq"], a["bk"], a["bv"]]), None, "none", False)
+            out_proj = layer_dict(a["wo"], a["bo"], None, "none", False)
+            layers.append(dict(common, attention_layer=dict(
+                common, in_proj=in_proj, out_proj=out_proj, bias=True, smooth=False,
+                num_heads=1),
+                attn_layer_norm={"@class": "LayerNorm", "@version": 1, "eps": self.ln_eps,
+                                 "trainable": self.trainable_ln, "precision": prec,
+                                 "@variables": {"w": a["gamma"], "b": a["beta"]}},
+                trainable_ln=self.trainable_ln, ln_eps=self.ln_eps))
+        attention = {"@class": "NeighborGatedAttention", "@version": 1, "scaling_factor": 1.0,
+                     "normalize": True, "temperature": None, "layer_num": self.attn_layer,
+                     "nnei": self.nnei, "embed_dim": self.neuron[-1], "hidden_dim": self.attn,
+                     "dotr": self.attn_dotr, "do_mask": self.attn_mask,
+                     "trainable_ln": self.trainable_ln, "ln_eps": self.ln_eps,
+                     "precision": prec, "attention_layers": layers}
+        out = {
+            "@class": "Descriptor", "type": "dpa1", "@version": 2, "rcut": self.rcut,
+            "rcut_smth": self.rcut_smth, "sel": [self.nnei], "ntypes": ntypes,
+            "neuron": self.neuron, "axis_neuron": self.axis_neuron,
+            "set_davg_zero": self.set_davg_zero, "attn": self.attn,
+            "attn_layer": self.attn_layer, "attn_dotr": self.attn_dotr,
+            "attn_mask": self.attn_mask, "activation_function": self.activation_function,
+            "resnet_dt": self.resnet_dt, "smooth_type_embedding": False,
+            "tebd_input_mode": self.tebd_input_mode, "trainable_ln": self.trainable_ln,
+            "ln_eps": self.ln_eps, "precision": prec, "embeddings": emb,
+            "attention_layers": attention,
+            "env_mat": {"rcut": self.rcut, "rcut_smth": self.rcut_smth, "protection": 0.0,
+                        "use_exp_switch": False},
+            "exclude_types": [list(p) for p in self.exclude_types], "env_protection": 0.0,
+            "@variables": {"davg": w["davg"], "dstd": w["dstd"]}, "type_map": type_map,
+            "trainable": self.trainable, "type_one_side": self.type_one_side, "spin": None,
+            "type_embedding": self.type_embed.serialize(type_map),
+            "use_tebd_bias": te["use_tebd_bias"], "tebd_dim": tebd,
+        }
+        if strip:
+            out["embeddings_strip"] = dict(net_collection(net(w["embedding_strip"], 2 * tebd)),
+                                           ntypes=ntypes)
+        out.update(scaling_factor=1.0, normalize=True, temperature=None,
+                   concat_output_tebd=True, use_econf_tebd=False)
+        return out
+
+    @classmethod
+    def from_serialized(cls, data, ntypes, source):
+        """``(section, variables, type_embedding section)`` of a ``dpa1`` dict, in DeePMD-kit
+        TF's conventions (which dpkeras follows)."""
+        where = f"{source}: descriptor (dpa1)"
+        d = data
+        if d.get("smooth_type_embedding"):
+            raise DPKerasError(f"{where}: smooth_type_embedding = true (se_atten_v2) follows the "
+                               "PyTorch/numpy convention, which differs from DeePMD-kit's TF one "
+                               "that dpkeras implements; convert the TF .pb instead")
+        for key, want in (("env_protection", 0.0), ("scaling_factor", 1.0), ("normalize", True),
+                          ("temperature", None), ("concat_output_tebd", True),
+                          ("use_econf_tebd", False)):
+            if d.get(key, want) != want:
+                raise DPKerasError(f"{where}: {key} = {d[key]!r} is not supported (only "
+                                   f"{want!r}, as in DeePMD-kit's TF se_atten)")
+        mode = d.get("tebd_input_mode", "concat")
+        if mode not in ("concat", "strip"):
+            raise DPKerasError(f"{where}: tebd_input_mode {mode!r} is not supported (concat, "
+                               "strip)")
+        if mode == "strip" and d.get("type_one_side"):
+            raise DPKerasError(f"{where}: tebd_input_mode 'strip' with type_one_side = true is "
+                               "not supported (DeePMD-kit's TF backend cannot serialize it "
+                               "either)")
+        te_section, te_vars = TypeEmbedding.from_serialized(d["type_embedding"], ntypes,
+                                                            d.get("use_tebd_bias", True), where)
+        tebd_dim = int(te_section["neuron"][-1])
+        nets = d["embeddings"]["networks"]
+        if d["embeddings"].get("ndim", 0) != 0 or len(nets) != 1:
+            raise DPKerasError(f"{where}: expected one type-independent embedding net (ndim 0)")
+        in_dim = 1 if mode == "strip" else 1 + tebd_dim * (1 if d.get("type_one_side") else 2)
+        if int(nets[0]["in_dim"]) != in_dim:
+            raise DPKerasError(f"{where}: embedding net input width {nets[0]['in_dim']}, "
+                               f"expected {in_dim} for tebd_input_mode {mode!r}")
+        nnei = int(np.sum(d["sel"]))
+        variables = {
+            "davg": np.asarray(d["@variables"]["davg"], np.float64).reshape(ntypes, nnei, 4),
+            "dstd": np.asarray(d["@variables"]["dstd"], np.float64).reshape(ntypes, nnei, 4),
+            "embeddings": {(): net_variables(nets[0], source, "embedding")},
+            "type_embedding": te_vars, "attention": [],
+        }
+        if mode == "strip":
+            strip = d["embeddings_strip"]["networks"]
+            if len(strip) != 1 or int(strip[0]["in_dim"]) != 2 * tebd_dim:
+                raise DPKerasError(f"{where}: expected one strip-mode type-pair net of input "
+                                   f"width {2 * tebd_dim} (neighbor and center type "
+                                   "embeddings)")
+            variables["embedding_strip"] = net_variables(strip[0], source, "embedding")
+        att = d["attention_layers"]
+        attn = int(d["attn"])
+        for k, item in enumerate(att.get("attention_layers", [])):
+            a = item["attention_layer"]
+            if not a.get("bias", True) or a.get("num_heads", 1) != 1 or a.get("smooth"):
+                raise DPKerasError(f"{where}: attention layer {k} has no bias, several heads or "
+                                   "the smooth variant, which dpkeras does not support")
+            w_in = np.asarray(a["in_proj"]["@variables"]["w"], np.float64)
+            b_in = np.asarray(a["in_proj"]["@variables"]["b"], np.float64)
+            ln = item["attn_layer_norm"]["@variables"]
+            variables["attention"].append({
+                "wq": w_in[:, :attn], "wk": w_in[:, attn:2 * attn], "wv": w_in[:, 2 * attn:],
+                "bq": b_in[:attn], "bk": b_in[attn:2 * attn], "bv": b_in[2 * attn:],
+                "wo": np.asarray(a["out_proj"]["@variables"]["w"], np.float64),
+                "bo": np.asarray(a["out_proj"]["@variables"]["b"], np.float64),
+                "gamma": np.asarray(ln["w"], np.float64), "beta": np.asarray(ln["b"], np.float64)})
+        # the layer norms carry the eps they use (a null descriptor ln_eps means 1e-3 to TF but
+        # 1e-5 to the numpy backend)
+        eps = {float(item["attn_layer_norm"]["eps"]) for item in att.get("attention_layers", [])}
+        if len(eps) > 1:
+            raise DPKerasError(f"{where}: attention layers with different ln_eps {sorted(eps)} "
+                               "are not supported")
+        ln_eps = eps.pop() if eps else (1e-3 if d.get("ln_eps") is None else float(d["ln_eps"]))
+        if len(variables["attention"]) != int(d["attn_layer"]):
+            raise DPKerasError(f"{where}: attn_layer = {d['attn_layer']} but "
+                               f"{len(variables['attention'])} attention layers are stored")
+        section = {
+            "type": "se_atten", "sel": nnei, "rcut": float(d["rcut"]),
+            "rcut_smth": float(d["rcut_smth"]), "neuron": list(d["neuron"]),
+            "axis_neuron": int(d["axis_neuron"]), "resnet_dt": bool(d["resnet_dt"]),
+            "activation_function": d.get("activation_function", "tanh"),
+            "type_one_side": bool(d.get("type_one_side", False)), "attn": attn,
+            "attn_layer": int(d["attn_layer"]), "attn_dotr": bool(d["attn_dotr"]),
+            "attn_mask": bool(d["attn_mask"]), "ln_eps": ln_eps,
+            "trainable_ln": bool(d.get("trainable_ln", True)),
+            "set_davg_zero": bool(d.get("set_davg_zero", True)),
+            "exclude_types": [list(p) for p in d.get("exclude_types", [])],
+            "tebd_input_mode": mode, "smooth_type_embedding": False,
+            "trainable": bool(d.get("trainable", True)),
+        }
+        if d.get("precision") == "float32":
+            section["precision"] = "float32"
+        return section, variables, te_section
 
 
 @keras.saving.register_keras_serializable(package="dpkeras")

@@ -23,7 +23,9 @@ import tensorflow as tf
 from dpkeras.descriptor.base import Descriptor
 from dpkeras.descriptor.type_embedding import TypeEmbedding, type_embedding_config
 from dpkeras.env_mat import EnvMat
-from dpkeras.network import EmbeddingNet, child_seed, net_dtype
+from dpkeras.errors import DPKerasError
+from dpkeras.network import EmbeddingNet, child_seed, embedding_net_dict, net_dtype, \
+    net_variables
 from dpkeras.typesplit import TypeSplit
 
 
@@ -161,6 +163,103 @@ class DescrptSe(Descriptor):
         if self.tabulated is not None:
             cfg["tabulated"] = self.tabulated
         return cfg
+
+    # --- DeePMD-kit's serialized dict --------------------------------------------------------
+    #: the name DeePMD-kit's dict gives the kind
+    SERIALIZED_TYPE = None
+
+    def serialize(self, type_map=None):
+        """DeePMD-kit's ``se_e2_a``/``se_r``/``se_e3`` dict (``@version`` 2), as its TF backend
+        writes it: excluded or unused type pairs get zeroed full-size nets."""
+        if self.type_embed is not None or self.tabulated is not None:
+            what = "type-embedded" if self.type_embed is not None else "compressed (tabulated)"
+            raise DPKerasError(f"a {what} {self.descriptor_type} descriptor has no DeePMD-kit "
+                               "serialized form (DeePMD-kit's TF backend cannot serialize it "
+                               "either); save the model as .keras or a SavedModel directory")
+        w = self.get_variables()
+        three_body = self.descriptor_type == "se_e3"
+        ntypes = self.ntypes
+        nd = 1 if self.type_one_side and not three_body else 2
+        networks = [None] * (ntypes ** nd)
+
+        def net(arrays):
+            return embedding_net_dict(arrays, self.neuron, self.activation_function,
+                                      self.resnet_dt)
+
+        for key, arrays in w["embeddings"].items():
+            networks[key[0] if nd == 1 else key[0] + ntypes * key[1]] = net(arrays)
+        if nd == 2:   # DeePMD-kit expects full-shape nets for excluded/unused pairs, zeroed
+            ref = next(iter(w["embeddings"].values()))
+            zero = {"w": [np.zeros_like(a) for a in ref["w"]],
+                    "b": [np.zeros_like(a) for a in ref["b"]],
+                    "idt": [None if a is None else np.zeros_like(a) for a in ref["idt"]]}
+            networks = [net(zero) if n is None else n for n in networks]
+        out = {
+            "@class": "Descriptor", "@version": 2, "type": self.SERIALIZED_TYPE,
+            "rcut": self.rcut, "rcut_smth": self.rcut_smth, "sel": self.sel,
+            "neuron": self.neuron, "resnet_dt": self.resnet_dt, "trainable": self.trainable,
+            "type_one_side": self.type_one_side,
+            "exclude_types": [list(p) for p in self.exclude_types], "env_protection": 0.0,
+            "set_davg_zero": self.set_davg_zero,
+            "activation_function": self.activation_function, "precision": self.net_dtype,
+            "embeddings": {"@class": "NetworkCollection", "@version": 1, "ndim": nd,
+                           "ntypes": ntypes, "network_type": "embedding_network",
+                           "networks": networks},
+            "env_mat": {"rcut": self.rcut, "rcut_smth": self.rcut_smth, "protection": 0.0,
+                        "use_exp_switch": False},
+            "@variables": {"davg": w["davg"], "dstd": w["dstd"]},
+            "type_map": type_map, "spin": None,
+        }
+        if self.descriptor_type == "se_e2_a":
+            out["axis_neuron"] = self.axis_neuron
+        if three_body:   # DeePMD-kit's se_e3 takes neither key
+            del out["type_one_side"], out["spin"]
+        return out
+
+    @classmethod
+    def from_serialized(cls, data, ntypes, source):
+        """``(section, variables, None)`` of an ``se_e2_a``/``se_r``/``se_e3`` dict."""
+        if data.get("env_protection", 0.0):
+            raise DPKerasError(f"{source}: descriptor.env_protection is not supported yet")
+        radial, three_body = cls.radial_only, cls.descriptor_type == "se_e3"
+        ncol = 1 if radial else 4
+        sel = [int(x) for x in data["sel"]]
+        nnei = sum(sel)
+        emb = data["embeddings"]
+        embeddings = {}
+        for idx, net in enumerate(emb["networks"]):
+            if net is None:
+                continue
+            key = (idx,) if emb["ndim"] == 1 else (idx % ntypes, idx // ntypes)
+            if three_body and key[0] > key[1]:
+                continue   # placeholder: se_e3 has nets for neighbor-type pairs a <= b only
+            embeddings[key] = net_variables(net, source, "embedding")
+        excl = {tuple(sorted(p)) for p in data.get("exclude_types", [])}
+        if emb["ndim"] == 2 and not three_body:
+            embeddings = {k: v for k, v in embeddings.items() if tuple(sorted(k)) not in excl}
+        section = {
+            "type": cls.descriptor_type, "sel": sel, "rcut": float(data["rcut"]),
+            "rcut_smth": float(data["rcut_smth"]), "neuron": list(data["neuron"]),
+            "resnet_dt": bool(data["resnet_dt"]),
+            "exclude_types": [list(p) for p in data.get("exclude_types", [])],
+            "set_davg_zero": bool(data.get("set_davg_zero", False)),
+            "activation_function": data.get("activation_function", "tanh"),
+            "trainable": bool(data.get("trainable", True)),
+        }
+        if data.get("precision") == "float32":
+            section["precision"] = "float32"
+        if not three_body:
+            section["type_one_side"] = bool(data["type_one_side"])
+        if not radial and not three_body:
+            section["axis_neuron"] = int(data["axis_neuron"])
+        variables = {
+            "davg": np.asarray(data["@variables"]["davg"], np.float64).reshape(ntypes, nnei,
+                                                                                ncol),
+            "dstd": np.asarray(data["@variables"]["dstd"], np.float64).reshape(ntypes, nnei,
+                                                                                ncol),
+            "embeddings": embeddings,
+        }
+        return section, variables, None
 
 
 def _net_key(key):

@@ -24,6 +24,8 @@ from dpkeras.descriptor.registry import register
 class DescrptSeA(DescrptSe):
     """The ``se_e2_a`` descriptor (alias ``se_a``); output ``[nf, nloc, neuron[-1] * axis_neuron]``."""
 
+    SERIALIZED_TYPE = "se_e2_a"
+
     def __init__(self, ntypes, rcut, rcut_smth, sel, axis_neuron=4, **kwargs):
         self.axis_neuron = int(axis_neuron)
         super().__init__(ntypes, rcut, rcut_smth, sel, **kwargs)

@@ -20,6 +20,8 @@ from dpkeras.descriptor.registry import register
 class DescrptSeR(DescrptSe):
     """The ``se_e2_r`` descriptor (alias ``se_r``); output ``[nf, nloc, neuron[-1]]``."""
 
+    SERIALIZED_TYPE = "se_r"
+
     radial_only = True
 
     def get_dim_out(self):

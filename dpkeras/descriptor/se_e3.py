@@ -22,6 +22,8 @@ from dpkeras.descriptor.registry import register
 class DescrptSeT(DescrptSe):
     """The ``se_e3`` descriptor; output ``[nf, nloc, neuron[-1]]``."""
 
+    SERIALIZED_TYPE = "se_e3"
+
     def __init__(self, ntypes, rcut, rcut_smth, sel, **kwargs):
         kwargs["type_one_side"] = True   # nets are shared by every center type
         if kwargs.get("exclude_types"):

@@ -9,7 +9,9 @@ all types fed ``[D_i, e_{t_i}]``.
 import keras
 import tensorflow as tf
 
-from dpkeras.network import EmbeddingNet, net_dtype
+from dpkeras.errors import DPKerasError
+from dpkeras.network import EmbeddingNet, activation_name, embedding_net_dict, net_dtype, \
+    net_variables
 
 
 def type_embedding_config(section, seed=None):
@@ -73,6 +75,37 @@ class TypeEmbedding(keras.layers.Layer):
 
     def set_numpy(self, weights):
         self.net.set_numpy(weights)
+
+    def serialize(self, type_map=None):
+        """DeePMD-kit's ``TypeEmbedNet`` dict (``@version`` 2, with the padding row)."""
+        net = embedding_net_dict(self.get_numpy(), self.neuron, self.activation_function,
+                                 self.resnet_dt, self.ntypes)
+        return {"@class": "TypeEmbedNet", "@version": 2, "ntypes": self.ntypes,
+                "neuron": list(self.neuron), "resnet_dt": self.resnet_dt,
+                "precision": self.variable_dtype,
+                "activation_function": self.activation_function, "trainable": self.trainable,
+                "padding": True, "use_econf_tebd": False, "use_tebd_bias": self.use_tebd_bias,
+                "type_map": type_map, "embedding": net}
+
+    @staticmethod
+    def from_serialized(data, ntypes, use_tebd_bias, where):
+        """``(type_embedding section, net arrays)`` of a ``TypeEmbedNet`` dict
+        (``use_tebd_bias``: the descriptor's, when the dict has none)."""
+        if data.get("padding") is False:
+            raise DPKerasError(f"{where}: a type embedding without the padding row is not "
+                               "supported")
+        net = data["embedding"]
+        if int(net["in_dim"]) != ntypes:
+            raise DPKerasError(f"{where}: type embedding input width {net['in_dim']} is not "
+                               f"ntypes = {ntypes}")
+        section = {"neuron": list(data["neuron"]),
+                   "activation_function": activation_name(data.get("activation_function")),
+                   "resnet_dt": bool(data.get("resnet_dt", False)),
+                   "use_tebd_bias": bool(data.get("use_tebd_bias", use_tebd_bias)),
+                   "trainable": bool(data.get("trainable", True))}
+        if data.get("precision") == "float32":
+            section["precision"] = "float32"
+        return section, net_variables(net, where, "embedding")
 
     def get_config(self):
         cfg = super().get_config()

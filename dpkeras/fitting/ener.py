@@ -21,12 +21,14 @@ import numpy as np
 import tensorflow as tf
 
 from dpkeras.errors import DPKerasError
-from dpkeras.network import FittingNet, child_seed, net_dtype
+from dpkeras.fitting.base import Fitting
+from dpkeras.network import FittingNet, child_seed, fitting_net_dict, net_dtype, \
+    net_variables
 from dpkeras.typesplit import TypeSplit
 
 
 @keras.saving.register_keras_serializable(package="dpkeras")
-class EnerFitting(keras.layers.Layer):
+class EnerFitting(Fitting):
     """``call(descriptor [nf, nloc, dim_descrpt], atype [nf, nloc], type_counts=None)`` -> atomic
     energy ``[nf, nloc]``."""
 
@@ -115,6 +117,72 @@ class EnerFitting(keras.layers.Layer):
             split = TypeSplit(atype, self.ntypes, type_counts)
             out = split.merge([self.nets[t](d)[:, 0] for t, d in enumerate(split.split(x))])
         return tf.cast(out, tf.float64) + tf.gather(self.bias_atom_e, atype)
+
+    # --- DeePMD-kit's serialized dict --------------------------------------------------------
+    def serialize(self, type_map=None):
+        """DeePMD-kit's ``ener`` fitting dict (``@version`` 4). As in its TF backend,
+        ``dim_descrpt`` includes the type embedding, not fparam/aparam."""
+        w = self.get_variables()
+        ntypes, mixed = self.ntypes, bool(self.tebd_dim)
+        nfp, nap = self.numb_fparam, self.numb_aparam
+        dim = self.dim_descrpt + self.tebd_dim
+        nets = [fitting_net_dict(net, dim + nfp + nap, self.neuron, self.activation_function,
+                                 self.resnet_dt) for net in w["fitting"]]
+        stats = {f"{n}_{s}": (w[f"{n}_{s}"] if k else None)
+                 for n, k in (("fparam", nfp), ("aparam", nap)) for s in ("avg", "inv_std")}
+        return {
+            "@class": "Fitting", "type": "ener", "@version": 4, "var_name": "energy",
+            "ntypes": ntypes, "dim_descrpt": dim, "mixed_types": mixed, "dim_out": 1,
+            "neuron": self.neuron, "resnet_dt": self.resnet_dt, "numb_fparam": nfp,
+            "numb_aparam": nap, "dim_case_embd": 0, "default_fparam": None, "rcond": None,
+            "tot_ener_zero": False, "trainable": self._trainable_list(), "atom_ener": [],
+            "activation_function": self.activation_function, "precision": self.net_dtype,
+            "layer_name": None, "use_aparam_as_mask": False, "spin": None,
+            "exclude_types": [],
+            "nets": {"@class": "NetworkCollection", "@version": 1, "ndim": 0 if mixed else 1,
+                     "ntypes": ntypes, "network_type": "fitting_network", "networks": nets},
+            "@variables": dict({"bias_atom_e": w["bias_atom_e"].reshape(ntypes, 1)}, **stats,
+                               case_embd=None),
+            "type_map": type_map,
+        }
+
+    @classmethod
+    def from_serialized(cls, data, ntypes, source, tebd_dim=0):
+        """``(fitting_net section, variables)`` of an ``ener`` dict; ``tebd_dim``: the width
+        of the descriptor's type embedding (0: one net per type). The model's ``out_bias`` is
+        added to ``bias_atom_e`` by the caller."""
+        fit = data
+        if fit.get("dim_case_embd", 0):
+            raise DPKerasError(f"{source}: fitting.dim_case_embd = {fit['dim_case_embd']} is "
+                               "not supported yet")
+        nets = fit["nets"]["networks"]
+        if tebd_dim:
+            if len(nets) != 1 or int(nets[0]["in_dim"]) != int(fit["dim_descrpt"]):
+                raise DPKerasError(f"{source}: expected one shared fitting net of input width "
+                                   f"dim_descrpt = {fit['dim_descrpt']} (descriptor + type "
+                                   "embedding)")
+            nets = nets[:1]
+        elif any(n is None for n in nets):
+            raise DPKerasError(f"{source}: a fitting net of a selected type is missing")
+        variables = {"fitting": [net_variables(n, source, "fitting") for n in nets],
+                     "bias_atom_e": np.asarray(fit["@variables"]["bias_atom_e"],
+                                               np.float64).reshape(ntypes)}
+        trainable = fit.get("trainable", True)
+        section = {"type": "ener", "neuron": list(fit["neuron"]),
+                   "resnet_dt": bool(fit["resnet_dt"]),
+                   "activation_function": fit.get("activation_function", "tanh"),
+                   "trainable": list(trainable) if isinstance(trainable, list)
+                   else bool(trainable)}
+        for key in ("numb_fparam", "numb_aparam"):
+            if fit.get(key, 0):
+                section[key] = int(fit[key])
+                name = key[5:]                               # fparam / aparam
+                for stat in ("avg", "inv_std"):
+                    variables[f"{name}_{stat}"] = np.asarray(fit["@variables"][f"{name}_{stat}"],
+                                                             np.float64).reshape(-1)
+        if fit.get("precision") == "float32":
+            section["precision"] = "float32"
+        return section, variables
 
     def get_config(self):
         cfg = super().get_config()

@@ -19,11 +19,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dpkeras.network import FittingNet, child_seed
+from dpkeras.errors import DPKerasError
+from dpkeras.fitting.base import Fitting
+from dpkeras.network import FittingNet, child_seed, fitting_net_dict, net_variables
 from dpkeras.typesplit import TypeSplit
 
 
-class TensorFitting(keras.layers.Layer):
+class TensorFitting(Fitting):
     """Base of the tensor fittings.
 
     ``call(descriptor [nf, nloc, dim_descrpt], rot_mat [nf, nloc, M1, 3], atype [nf, nloc],
@@ -112,6 +114,58 @@ class DipoleFitting(TensorFitting):
     def _tensor(self, net_out, rot, sel_index):
         return tf.einsum("nm,nmc->nc", net_out, rot)
 
+    # --- DeePMD-kit's serialized dict --------------------------------------------------------
+    def serialize(self, type_map=None):
+        """DeePMD-kit's TF ``dipole`` fitting dict: nets of the selected types, ``null``
+        elsewhere (the others are its ``exclude_types``)."""
+        ntypes, m1 = self.ntypes, self.embedding_width
+        nets = [None] * ntypes
+        for t, net in zip(self.sel_type, self.get_variables()["fitting"]):
+            nets[t] = fitting_net_dict(net, self.dim_descrpt, self.neuron,
+                                       self.activation_function, self.resnet_dt, out_dim=m1)
+        return {
+            "@class": "Fitting", "type": "dipole", "@version": 4, "ntypes": ntypes,
+            "dim_descrpt": self.dim_descrpt, "embedding_width": m1, "mixed_types": False,
+            "neuron": self.neuron, "resnet_dt": self.resnet_dt, "numb_fparam": 0,
+            "numb_aparam": 0, "dim_case_embd": 0, "default_fparam": None,
+            "activation_function": self.activation_function, "precision": "float64",
+            "exclude_types": [t for t in range(ntypes) if t not in self.sel_type],
+            "@variables": {"fparam_avg": None, "fparam_inv_std": None, "aparam_avg": None,
+                           "aparam_inv_std": None, "case_embd": None,
+                           "bias_atom_e": np.zeros((ntypes, m1))},
+            "type_map": type_map, "var_name": "dipole", "rcond": None, "tot_ener_zero": False,
+            "trainable": self._trainable_list(), "layer_name": None,
+            "use_aparam_as_mask": False, "spin": None, "r_differentiable": True,
+            "c_differentiable": True,
+            "nets": {"@class": "NetworkCollection", "@version": 1, "ndim": 1,
+                     "ntypes": ntypes, "network_type": "fitting_network", "networks": nets},
+        }
+
+    @classmethod
+    def from_serialized(cls, data, ntypes, source, tebd_dim=0):
+        """``(fitting_net section, variables)`` of a TF ``dipole`` dict (nets only for the
+        selected types; the others excluded and null). A non-zero output bias is refused."""
+        fit = data
+        for key in ("dim_case_embd", "numb_fparam", "numb_aparam"):
+            if fit.get(key, 0):
+                raise DPKerasError(f"{source}: fitting.{key} = {fit[key]} is not supported yet")
+        if np.any(np.asarray(fit["@variables"].get("bias_atom_e", 0.0))):
+            raise DPKerasError(f"{source}: a dipole model with a non-zero output bias is not "
+                               "supported (DeePMD-kit's TF backend has none)")
+        nets = fit["nets"]["networks"]
+        excluded = set(fit.get("exclude_types", []))
+        sel_type = [t for t in range(ntypes) if t not in excluded]
+        if any(nets[t] is None for t in sel_type):
+            raise DPKerasError(f"{source}: a fitting net of a selected type is missing")
+        section = {"type": "dipole", "neuron": list(fit["neuron"]),
+                   "resnet_dt": bool(fit["resnet_dt"]),
+                   "activation_function": fit.get("activation_function", "tanh"),
+                   "sel_type": sel_type}
+        if fit.get("precision") == "float32":
+            section["precision"] = "float32"
+        return section, {"fitting": [net_variables(nets[t], source, "fitting")
+                                     for t in sel_type]}
+
 
 @keras.saving.register_keras_serializable(package="dpkeras")
 class PolarFitting(TensorFitting):
@@ -141,6 +195,11 @@ class PolarFitting(TensorFitting):
     def net_out_dim(self):
         m = self.embedding_width
         return m if self.fit_diag else m * m
+
+    def serialize(self, type_map=None):
+        raise DPKerasError("a polar model has no DeePMD-kit serialized form dpkeras writes "
+                           "(DeePMD-kit cannot read its own polar .dp files back); save it as "
+                           ".keras or a SavedModel directory")
 
     def _tensor(self, net_out, rot, sel_index):
         m = self.embedding_width

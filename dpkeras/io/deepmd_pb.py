@@ -261,8 +261,8 @@ def _baked_polar_constants(g, n):
 def _read_energy_model(g, model, sfx):
     """``se_e2_a``/``se_e2_r``/``se_e3``/``hybrid``/``se_atten``/``se_atten_v2`` + ``ener``.
 
-    Returns ``(model_config, weights)``: the model section (DeePMD-kit keys) and a plain dict
-    understood by :func:`dpkeras.model.weights.set_weights`."""
+    Returns ``(model_config, weights)``: the model section (DeePMD-kit keys) and the variables
+    dict of :meth:`dpkeras.model.ener.DeepmdModel.get_variables`."""
     dcfg, fcfg = model["descriptor"], model["fitting_net"]
     ntypes = len(model["type_map"])
     # a type embedding: attention descriptors, se_e2_a with model.type_embedding (se_e2_a_tebd)

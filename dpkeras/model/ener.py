@@ -22,11 +22,14 @@ With ``g_ij = dE/dr_ij``: ``F_i = sum_j g_ij - sum_{k: j(k)=i} g_kj`` and the pa
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 
+from dpkeras.config import model_kwargs, normalize_model
 from dpkeras.descriptor import DESCRIPTORS
 from dpkeras.env_mat import pair_vectors
 from dpkeras.fitting import FITTINGS
+from dpkeras.model.type_map import remap_section, remap_variables, type_index
 
 INPUT_KEYS = ("coord", "box", "atype", "nlist", "shift")
 
@@ -89,6 +92,45 @@ class DeepmdModel(keras.Model):
 
     def mixed_types(self):
         return self.descriptor.mixed_types()
+
+    # --- variables, DeePMD-kit's serialized dict, type_map ---------------------------------
+    def get_variables(self):
+        """Every weight as numpy arrays: the descriptor's and the fitting's variables in one
+        dict (:mod:`dpkeras.descriptor.base`, :mod:`dpkeras.fitting.base`); what frozen graphs
+        are read into and what fine-tuning and ``--init_model`` copy."""
+        return dict(self.fitting.get_variables(), **self.descriptor.get_variables())
+
+    def set_variables(self, variables, source="the source model"):
+        """Assign :meth:`get_variables`'s dict; any mismatch is one error naming ``source``."""
+        self.descriptor.set_variables(variables, source)
+        self.fitting.set_variables(variables, source)
+
+    def serialize(self):
+        """DeePMD-kit's versioned model dict (``@class`` Model, ``standard``, ``@version`` 2),
+        what its ``.dp`` files hold and its TF backend writes for the same model;
+        :func:`dpkeras.model.build.deserialize` reads it back."""
+        tmap, ntypes = self.get_type_map(), self.get_ntypes()
+        nout = 1 if self.fitting.fitting_type == "ener" else self.fitting.get_dim_out()
+        return {
+            "@class": "Model", "type": "standard", "@version": 2, "type_map": tmap,
+            "descriptor": self.descriptor.serialize(tmap),
+            "fitting": self.fitting.serialize(tmap), "atom_exclude_types": [],
+            "pair_exclude_types": [], "rcond": None, "preset_out_bias": None,
+            "@variables": {"out_bias": np.zeros((1, ntypes, nout)),
+                           "out_std": np.ones((1, ntypes, nout))},
+        }
+
+    def change_type_map(self, type_map, source="the model"):
+        """This model for the elements ``type_map`` (DeePMD-kit's ``change_type_map``): a new
+        model of the same kind whose every per-type weight is selected/reordered by element
+        name (:mod:`dpkeras.model.type_map`), giving the same numbers on the same atoms. An
+        element the model lacks, or a change the kind cannot take, is an error."""
+        section = normalize_model(self.get_config_deepmd())
+        idx = type_index(self.type_map, type_map, source)
+        out = type(self)(**model_kwargs(normalize_model(
+            remap_section(section, idx, type_map, source))))
+        out.set_variables(remap_variables(self.get_variables(), section, idx, source), source)
+        return out
 
     def _pairs(self, inputs):
         """``(rij [nf, nloc, nnei, 3], mask, atype [nf, nloc], nlist)`` of an input dict."""

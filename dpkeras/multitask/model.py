@@ -1,7 +1,7 @@
 """The multi-task model: one shared descriptor layer, one model ("head") per task.
 
 A head is an ordinary single-task model (``EnergyModel``, or whatever
-:func:`dpkeras.model.weights.build_model` builds for its fitting type, e.g. a dipole model)
+:func:`dpkeras.model.build.build_model` builds for its fitting type, e.g. a dipole model)
 whose ``descriptor`` attribute is the one descriptor layer object of the multi-task model, so
 evaluating or training a head touches only the shared descriptor and that head's fitting.
 Fitting layers named by ``layer_name`` are one :class:`dpkeras.network.SharedDense` per name
@@ -48,7 +48,7 @@ class MultiTaskModel:
     """
 
     def __init__(self, model_section):
-        from dpkeras.model.weights import build_model
+        from dpkeras.model.build import build_model
 
         self.config = model_section
         sections = model_section["model_dict"]
@@ -89,12 +89,10 @@ class MultiTaskModel:
 
     def standalone_head(self, name):
         """A single-task copy of head ``name`` with a descriptor of its own (for freezing)."""
-        from dpkeras.model.weights import build_model, get_weights, set_weights
+        from dpkeras.model.build import build
 
         src = self.head(name)
-        out = build_model(src.get_config_deepmd())
-        set_weights(out, get_weights(src), f"head {name}")
-        return out
+        return build(src.get_config_deepmd(), src.get_variables(), f"head {name}")
 
     def get_config_deepmd(self):
         """The normalized multi-task ``model`` section."""
