@@ -35,12 +35,13 @@ def type_index(pretrained_map, new_map, source):
     return [list(pretrained_map).index(e) for e in new_map]
 
 
-def _check_remappable(kind, idx, nold, source):
+def _check_remappable(kind, idx, nold, source, members=()):
     if idx == list(range(nold)):
         return False  # identity: nothing to do, for any model kind
     if kind in MIXED_TYPE_DESCRIPTORS:
         return True
-    if kind in PER_TYPE_DESCRIPTORS:
+    if kind in PER_TYPE_DESCRIPTORS or (kind == "hybrid" and members and all(
+            m["type"] in PER_TYPE_DESCRIPTORS for m in members)):
         if len(idx) != nold:
             raise DPKerasError(
                 f"model.type_map: a {kind} model has one network per element and normalizes by "
@@ -56,17 +57,57 @@ def _remap_pairs(pairs, idx):
     return sorted([sorted([new[a], new[b]]) for a, b in pairs if a in new and b in new])
 
 
+def _members(d):
+    return d.get("list", []) if d["type"] == "hybrid" else [d]
+
+
+def _new_sel_type(fit, idx):
+    """``(new sel_type, old positions)``: the selected types in the new indexing, sorted, and
+    where each was in the old ``sel_type`` (``None``: a tensor fitting has none)."""
+    if fit.get("sel_type") is None or fit["type"] == "ener":
+        return None, None
+    new = {old: i for i, old in enumerate(idx)}
+    old_sel = sorted(fit["sel_type"])
+    pairs = sorted((new[t], k) for k, t in enumerate(old_sel) if t in new)
+    return [t for t, _ in pairs], [k for _, k in pairs]
+
+
 def remap_section(section, idx, new_map, source="the pretrained model"):
     """The normalized model ``section`` with its type-dependent keys (``type_map``, per-type
-    ``sel``, ``exclude_types``) rewritten for the types ``idx`` (see :func:`type_index`)."""
+    ``sel``, ``exclude_types``, a tensor fitting's ``sel_type`` and per-type ``scale``)
+    rewritten for the types ``idx`` (see :func:`type_index`)."""
     out = copy.deepcopy(section)
     d = out["descriptor"]
-    if _check_remappable(d["type"], idx, len(section["type_map"]), source):
-        if isinstance(d.get("sel"), list) and d["type"] not in MIXED_TYPE_DESCRIPTORS:
-            d["sel"] = [d["sel"][i] for i in idx]
-        if d.get("exclude_types"):
-            d["exclude_types"] = _remap_pairs(d["exclude_types"], idx)
+    if _check_remappable(d["type"], idx, len(section["type_map"]), source, d.get("list", [])):
+        for m in _members(d):
+            if isinstance(m.get("sel"), list) and m["type"] not in MIXED_TYPE_DESCRIPTORS:
+                m["sel"] = [m["sel"][i] for i in idx]
+            if m.get("exclude_types"):
+                m["exclude_types"] = _remap_pairs(m["exclude_types"], idx)
+        fit = out["fitting_net"]
+        sel_type, pos = _new_sel_type(fit, idx)
+        if sel_type is not None:
+            fit["sel_type"] = sel_type
+            if isinstance(fit.get("scale"), list):
+                fit["scale"] = [fit["scale"][k] for k in pos] + [1.0] * (len(idx) - len(pos))
     out["type_map"] = list(new_map)
+    return out
+
+
+def _remap_per_type(w, d, idx, kind):
+    """The statistics and embedding nets of a per-type descriptor (or hybrid member)."""
+    bounds = np.cumsum([0] + list(d["sel"]))
+    slots = np.concatenate([np.arange(bounds[j], bounds[j + 1]) for j in idx])
+    out = dict(w)
+    out["davg"] = np.asarray(w["davg"])[idx][:, slots]
+    out["dstd"] = np.asarray(w["dstd"])[idx][:, slots]
+    new = {old: i for i, old in enumerate(idx)}
+    emb = {}
+    for key, net in w["embeddings"].items():
+        if all(k in new for k in key):
+            nk = tuple(new[k] for k in key)
+            emb[tuple(sorted(nk)) if kind == "se_e3" else nk] = net
+    out["embeddings"] = emb
     return out
 
 
@@ -75,15 +116,18 @@ def remap_variables(weights, section, idx, source="the pretrained model"):
 
     ``section``: the normalized model section the weights belong to. Knows ``davg``/``dstd``
     (center types on axis 0; per-type descriptors also have neighbor-type slot groups on axis
-    1), ``embeddings`` (keys of type indices), ``fitting`` (one net per type unless shared),
-    ``bias_atom_e`` and ``type_embedding`` (first-layer rows = one-hot input types). Any other
-    key of a model whose types change is an error, never silently wrong numbers.
+    1), ``embeddings`` (keys of type indices), ``hybrid`` (per-type members), ``fitting`` (one
+    net per type, or per type of a tensor fitting's ``sel_type``, unless shared),
+    ``bias_atom_e``, ``constant_matrix`` and ``type_embedding`` (first-layer rows = one-hot
+    input types). Any other key of a model whose types change is an error, never silently
+    wrong numbers.
     """
     d = section["descriptor"]
     kind, nold = d["type"], len(section["type_map"])
-    if not _check_remappable(kind, idx, nold, source):
+    if not _check_remappable(kind, idx, nold, source, d.get("list", [])):
         return weights
-    known = {"davg", "dstd", "embeddings", "fitting", "bias_atom_e"}
+    known = {"davg", "dstd", "embeddings", "fitting", "bias_atom_e", "constant_matrix",
+             "hybrid"}
     if kind in MIXED_TYPE_DESCRIPTORS:
         known |= {"type_embedding", *TYPE_FREE_KEYS}
     unknown = sorted(set(weights) - known)
@@ -92,7 +136,8 @@ def remap_variables(weights, section, idx, source="the pretrained model"):
                            f"weights {unknown} are not known to the type_map remapping; use the "
                            "pretrained type_map unchanged")
     out = dict(weights)
-    out["bias_atom_e"] = np.asarray(weights["bias_atom_e"])[idx]
+    if "bias_atom_e" in weights:
+        out["bias_atom_e"] = np.asarray(weights["bias_atom_e"])[idx]
     if kind in MIXED_TYPE_DESCRIPTORS:
         out["davg"] = np.asarray(weights["davg"])[idx]
         out["dstd"] = np.asarray(weights["dstd"])[idx]
@@ -100,18 +145,21 @@ def remap_variables(weights, section, idx, source="the pretrained model"):
         out["type_embedding"] = _remap_type_embedding(weights["type_embedding"], idx, nold,
                                                       te_section, source)
         return out   # one embedding net and one fitting net shared by all types
-    bounds = np.cumsum([0] + list(d["sel"]))
-    slots = np.concatenate([np.arange(bounds[j], bounds[j + 1]) for j in idx])
-    out["davg"] = np.asarray(weights["davg"])[idx][:, slots]
-    out["dstd"] = np.asarray(weights["dstd"])[idx][:, slots]
-    new = {old: i for i, old in enumerate(idx)}
-    emb = {}
-    for key, net in weights["embeddings"].items():
-        if all(k in new for k in key):
-            nk = tuple(new[k] for k in key)
-            emb[tuple(sorted(nk)) if kind == "se_e3" else nk] = net
-    out["embeddings"] = emb
-    out["fitting"] = [weights["fitting"][i] for i in idx]
+    if kind == "hybrid":
+        out["hybrid"] = [_remap_per_type(w, m, idx, m["type"])
+                         for w, m in zip(weights["hybrid"], d["list"])]
+    else:
+        per_type = _remap_per_type(weights, d, idx, kind)
+        out.update({k: per_type[k] for k in ("davg", "dstd", "embeddings")})
+    sel_type, pos = _new_sel_type(section["fitting_net"], idx)
+    if sel_type is None:
+        out["fitting"] = [weights["fitting"][i] for i in idx]
+    else:
+        out["fitting"] = [weights["fitting"][k] for k in pos]
+        if "constant_matrix" in weights:   # indexed by the position in sel_type
+            cm = np.zeros(len(idx))
+            cm[:len(pos)] = np.asarray(weights["constant_matrix"])[pos]
+            out["constant_matrix"] = cm
     return out
 
 
