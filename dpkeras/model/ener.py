@@ -74,6 +74,19 @@ class DeepmdModel(keras.Model):
     input dict into pair vectors. Subclasses set ``type_map``, ``descriptor`` and ``fitting``
     (every weight exists after ``__init__``)."""
 
+    def _init_layers(self, type_map, descriptor, fitting_net, type_embedding=None):
+        """Set ``type_map``, the descriptor layer and the configs; returns the fitting's kind
+        and its arguments (without ``type``), for the subclass to build."""
+        self.type_map = list(type_map)
+        dkind, dcfg = _strip_type(descriptor)
+        if type_embedding is not None:
+            dcfg["type_embedding"] = dict(type_embedding)
+        self.descriptor = DESCRIPTORS[dkind](ntypes=len(self.type_map), name="descriptor",
+                                             **dcfg)
+        self.descriptor_config = dict(descriptor)
+        self.fitting_config = dict(fitting_net)
+        return _strip_type(fitting_net)
+
     def build_from_config(self, config):
         """Nothing to build: the weights exist after ``__init__`` (Keras ``.keras`` loading)."""
         self.built = True
@@ -160,21 +173,14 @@ class EnergyModel(DeepmdModel):
         kwargs.setdefault("dtype", "float64")
         super().__init__(**kwargs)
         # === Layers ===
-        self.type_map = list(type_map)
-        ntypes = len(self.type_map)
-        dkind, dcfg = _strip_type(descriptor)
-        fkind, fcfg = _strip_type(fitting_net)
         self.type_embedding_config = None if type_embedding is None else dict(type_embedding)
-        if self.type_embedding_config is not None:
-            dcfg["type_embedding"] = self.type_embedding_config
-        self.descriptor = DESCRIPTORS[dkind](ntypes=ntypes, name="descriptor", **dcfg)
+        fkind, fcfg = self._init_layers(type_map, descriptor, fitting_net,
+                                        self.type_embedding_config)
+        ntypes = len(self.type_map)
         if self.descriptor.get_dim_tebd():   # one fitting net fed [D, type embedding]
             fcfg["tebd_dim"] = self.descriptor.get_dim_tebd()
         self.fitting = FITTINGS[fkind](ntypes=ntypes, dim_descrpt=self.descriptor.get_dim_out(),
                                        name="fitting", **fcfg)
-        # === Config ===
-        self.descriptor_config = dict(descriptor)
-        self.fitting_config = dict(fitting_net)
         self.built = True  # every weight is created above
 
     def get_config_deepmd(self):

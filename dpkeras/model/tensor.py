@@ -20,10 +20,9 @@ virials (``atom_virial [nf, size, nloc, 9]``), with the energy model's conventio
 import keras
 import tensorflow as tf
 
-from dpkeras.descriptor import DESCRIPTORS
 from dpkeras.errors import DPKerasError
 from dpkeras.fitting import FITTINGS, TENSOR_FITTINGS
-from dpkeras.model.ener import DeepmdModel, _strip_type, pair_derivatives
+from dpkeras.model.ener import DeepmdModel, pair_derivatives
 
 
 @keras.saving.register_keras_serializable(package="dpkeras")
@@ -43,23 +42,17 @@ class TensorModel(DeepmdModel):
         kwargs.setdefault("dtype", "float64")
         super().__init__(**kwargs)
         # === Layers ===
-        self.type_map = list(type_map)
-        ntypes = len(self.type_map)
-        dkind, dcfg = _strip_type(descriptor)
-        fkind, fcfg = _strip_type(fitting_net)
+        dkind, fkind = descriptor.get("type"), fitting_net.get("type")
         if fkind not in TENSOR_FITTINGS:
             raise DPKerasError(f"model.fitting_net.type: {fkind!r} is not a tensor fitting "
                                f"({', '.join(TENSOR_FITTINGS)})")
         if dkind != "se_e2_a":
             raise DPKerasError(f"model.descriptor.type: the {fkind} fitting needs the se_e2_a "
                                f"descriptor (its rotation matrix), not {dkind!r}")
-        self.descriptor = DESCRIPTORS[dkind](ntypes=ntypes, name="descriptor", **dcfg)
+        _, fcfg = self._init_layers(type_map, descriptor, fitting_net)
         self.fitting = FITTINGS[fkind](
-            ntypes=ntypes, dim_descrpt=self.descriptor.get_dim_out(),
+            ntypes=len(self.type_map), dim_descrpt=self.descriptor.get_dim_out(),
             embedding_width=self.descriptor.get_dim_rot_mat_1(), name="fitting", **fcfg)
-        # === Config ===
-        self.descriptor_config = dict(descriptor)
-        self.fitting_config = dict(fitting_net)
         self.built = True
 
     def get_sel_type(self):
