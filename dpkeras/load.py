@@ -8,8 +8,8 @@ heads), or a training run / checkpoint directory (single- or multi-task).
 :func:`load` returns what the file holds: a single-task model (``EnergyModel`` /
 ``TensorModel``) or a :class:`dpkeras.multitask.MultiTaskModel`. :func:`load_heads` and
 :func:`load_model` are views of it: every head by name (a single-task model is the one head
-``Default``, DeePMD-kit's name), or one head. A DeePMD-kit file becomes a model section and its variables (a
-``.dp`` file through DeePMD-kit's versioned dict, which every kind reads itself:
+``Default``, DeePMD-kit's name), or one head. A DeePMD-kit file becomes a model section and its
+variables (a ``.dp`` file through DeePMD-kit's versioned dict, which every kind reads itself:
 :func:`dpkeras.model.build.deserialize`; a frozen graph through :mod:`dpkeras.io.deepmd_pb`),
 and :func:`dpkeras.model.build.build` makes the Keras model. :func:`load_dict` gives the model
 at any path as DeePMD-kit's versioned dict.
