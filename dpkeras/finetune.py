@@ -16,8 +16,8 @@ Semantics follow DeePMD-kit (``docs/finetune.md`` has the user's view):
   for type-embedding descriptors (se_atten, se_atten_v2) any subset of them. Every per-type
   weight is selected/reordered by element name (the model's ``change_type_map``), so the
   fine-tuned model carries the downstream type_map and gives exactly the pretrained numbers on
-  the same atoms. DeePMD-kit's TF backend instead keeps the full pretrained type_map; the energies and forces
-  are the same either way.
+  the same atoms. DeePMD-kit's TF backend instead keeps the full pretrained type_map; the
+  energies and forces are the same either way.
 * Energy bias: ``change-by-statistic`` (default) on up to ``model.data_bias_nsample`` frames of
   every training system (:mod:`dpkeras.change_bias`).
 """
