@@ -1,12 +1,12 @@
 """``python -m dpkeras.compress --model=IN --output=OUT --system=S [--stride=0.01]
 [--extrapolate=5] [--force]``: model compression as ``dp compress`` (``-s``, ``-e``).
 
-Every embedding net of an ``se_e2_a`` / ``se_e2_r`` descriptor (or such members of a hybrid) is
-replaced by a :class:`dpkeras.tabulate.TabulatedEmbedding`: on each interval a quintic that
+Every embedding net of an ``se_e2_a`` / ``se_e2_r`` / ``se_e3`` descriptor (or such members of a
+hybrid) is replaced by a :class:`dpkeras.tabulate.TabulatedEmbedding`: on each interval a quintic that
 matches the net's value, first and second derivative at both ends (DeePMD-kit's construction).
 The range is DeePMD-kit's: from ``floor(-davg/dstd)`` (a neighbor at the cut-off, or a padded
 slot) to ``ceil((1/min_nbor_dist - davg)/dstd)``, at ``stride``, then up to ``extrapolate`` times
-the upper bound at ``10 * stride``. ``min_nbor_dist`` comes from the frames of ``--system`` (or
+the upper bound at ``10 * stride`` (``se_e3``: the bound of :func:`theta_range`). ``min_nbor_dist`` comes from the frames of ``--system`` (or
 a DeePMD-kit graph's ``train_attr/min_nbor_dist``).
 
 After tabulating, the compressed model is checked against the original on the frames of
@@ -34,9 +34,9 @@ def _leaves(descriptor):
 def _check_compressible(model):
     for d in _leaves(model.descriptor):
         kind = d.descriptor_type
-        if kind not in ("se_e2_a", "se_e2_r"):
+        if kind not in ("se_e2_a", "se_e2_r", "se_e3"):
             raise DPKerasError(f"compressing a {kind} descriptor is not implemented (dpkeras "
-                               "compresses se_e2_a and se_e2_r, and hybrids of them)")
+                               "compresses se_e2_a, se_e2_r and se_e3, and hybrids of them)")
         if getattr(d, "type_embed", None) is not None:
             raise DPKerasError("compressing a type-embedded se_e2_a is not implemented")
         if getattr(d, "tabulated", None):
@@ -52,6 +52,22 @@ def table_range(davg, dstd, min_nbor_dist, rcut_smth, rcut):
     lower = math.floor(float(np.min(-davg / dstd)))
     upper = math.ceil(float(np.max((sw / min_nbor_dist - davg) / dstd)))
     return lower, upper
+
+
+def theta_range(davg, dstd, block_a, block_b, min_nbor_dist, rcut_smth, rcut):
+    """``(lower, upper)`` of the angle ``theta = v_ij . v_ik`` an ``se_e3`` net of the
+    neighbor-type blocks ``a``, ``b`` (slot ranges ``(lo, hi)``) sees, over every center type:
+    ``|theta| <= |v_ij| |v_ik|`` and, as ``v_d = (s x_d / r - davg_d) / dstd_d`` with
+    ``s <= sw(r_min)/r_min`` and ``sum_d (x_d/r)^2 = 1``,
+    ``|v| <= (s + max_d |davg_d|) / min_d dstd_d`` per slot."""
+    from dpkeras.env_mat import smooth_switch
+
+    s = float(smooth_switch(tf.constant(min_nbor_dist, tf.float64), rcut_smth, rcut)) \
+        / min_nbor_dist
+    norm = (s + np.max(np.abs(davg[..., 1:]), axis=-1)) / np.min(dstd[..., 1:], axis=-1)
+    (la, ha), (lb, hb) = block_a, block_b
+    bound = float(np.max(np.max(norm[:, la:ha], axis=1) * np.max(norm[:, lb:hb], axis=1)))
+    return math.floor(-bound), math.ceil(bound)
 
 
 def _derivatives(net, x):
@@ -105,12 +121,16 @@ def compress_model(model, min_nbor_dist, stride=0.01, extrapolate=5):
         else [section["descriptor"]]
     wleaves = weights["hybrid"] if "hybrid" in weights else [weights]
     for d, cfg, w in zip(leaves, members, wleaves):
-        davg, dstd = d.env_mat.davg.numpy()[..., 0], d.env_mat.dstd.numpy()[..., 0]
+        davg, dstd = d.env_mat.davg.numpy(), d.env_mat.dstd.numpy()
         spec = {}
         for key, net in d.embeddings.items():
-            rows = [key[0]] if len(key) == 2 else range(d.ntypes)   # center types it serves
-            lower, upper = table_range(davg[list(rows)], dstd[list(rows)], min_nbor_dist,
-                                       d.rcut_smth, d.rcut)
+            if d.descriptor_type == "se_e3":   # the nets take the angle of two neighbors
+                lower, upper = theta_range(davg, dstd, d.offsets[key[0]], d.offsets[key[1]],
+                                           min_nbor_dist, d.rcut_smth, d.rcut)
+            else:
+                rows = [key[0]] if len(key) == 2 else range(d.ntypes)   # its center types
+                lower, upper = table_range(davg[list(rows), :, 0], dstd[list(rows), :, 0],
+                                           min_nbor_dist, d.rcut_smth, d.rcut)
             table, info = tabulate_net(net, lower, upper, stride, extrapolate)
             name = "_".join(map(str, key))
             spec[name] = {"nspline": int(table.shape[0]), "table_info": info}

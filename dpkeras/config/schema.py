@@ -50,7 +50,6 @@ DESCRIPTOR_SE_E3 = {k: v for k, v in DESCRIPTOR_SE_E2_A.items()
                     if k not in ("axis_neuron", "type_one_side")}
 DESCRIPTOR_SE_E3["type"] = "se_e3"
 DESCRIPTOR_SE_E3["exclude_types"] = Unsupported([])
-DESCRIPTOR_SE_E3["tabulated"] = Unsupported(None, "(compressed se_e3) is not implemented yet")
 
 _TF_ONLY = "is not used by DeePMD-kit's TF se_atten; set the type embedding with model.type_embedding"
 DESCRIPTOR_SE_ATTEN = dict(DESCRIPTOR_SE_E2_A)
