@@ -6,7 +6,8 @@ hybrid) is replaced by a :class:`dpkeras.tabulate.TabulatedEmbedding`: on each i
 matches the net's value, first and second derivative at both ends (DeePMD-kit's construction).
 The range is DeePMD-kit's: from ``floor(-davg/dstd)`` (a neighbor at the cut-off, or a padded
 slot) to ``ceil((1/min_nbor_dist - davg)/dstd)``, at ``stride``, then up to ``extrapolate`` times
-the upper bound at ``10 * stride`` (``se_e3``: the bound of :func:`theta_range`). ``min_nbor_dist`` comes from the frames of ``--system`` (or
+the upper bound at ``10 * stride`` (``se_e3``: the bound of :func:`theta_range`).
+``min_nbor_dist`` comes from the frames of ``--system`` (or
 a DeePMD-kit graph's ``train_attr/min_nbor_dist``).
 
 After tabulating, the compressed model is checked against the original on the frames of
