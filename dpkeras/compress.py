@@ -2,13 +2,13 @@
 [--extrapolate=5] [--force]``: model compression as ``dp compress`` (``-s``, ``-e``).
 
 Every embedding net of an ``se_e2_a`` / ``se_e2_r`` / ``se_e3`` descriptor (or such members of a
-hybrid) is replaced by a :class:`dpkeras.tabulate.TabulatedEmbedding`: on each interval a quintic that
-matches the net's value, first and second derivative at both ends (DeePMD-kit's construction).
-The range is DeePMD-kit's: from ``floor(-davg/dstd)`` (a neighbor at the cut-off, or a padded
-slot) to ``ceil((1/min_nbor_dist - davg)/dstd)``, at ``stride``, then up to ``extrapolate`` times
-the upper bound at ``10 * stride`` (``se_e3``: the bound of :func:`theta_range`).
-``min_nbor_dist`` comes from the frames of ``--system`` (or
-a DeePMD-kit graph's ``train_attr/min_nbor_dist``).
+hybrid) is replaced by a :class:`dpkeras.tabulate.TabulatedEmbedding`: on each interval a
+quintic that matches the net's value, first and second derivative at both ends (DeePMD-kit's
+construction). The range is DeePMD-kit's: from ``floor(-davg/dstd)`` (a neighbor at the cut-off,
+or a padded slot) to ``ceil((1/min_nbor_dist - davg)/dstd)``, at ``stride``, then up to
+``extrapolate`` times the upper bound at ``10 * stride`` (``se_e3``: the bound of
+:func:`theta_range`). ``min_nbor_dist`` comes from the frames of ``--system`` (or a DeePMD-kit
+graph's ``train_attr/min_nbor_dist``).
 
 After tabulating, the compressed model is checked against the original on the frames of
 ``--system``; the largest relative energy / force / virial differences are printed and a model
