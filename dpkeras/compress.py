@@ -1,5 +1,6 @@
 """``python -m dpkeras.compress --model=IN --output=OUT --system=S [--stride=0.01]
-[--extrapolate=5] [--force]``: model compression as ``dp compress`` (``-s``, ``-e``).
+[--extrapolate=5] [--check_frequency=-1] [--force]``: model compression as ``dp compress``
+(``-s``, ``-e``, ``-f``).
 
 Every embedding net of an ``se_e2_a`` / ``se_e2_r`` / ``se_e3`` descriptor (or such members of a
 hybrid) is replaced by a :class:`dpkeras.tabulate.TabulatedEmbedding`: on each interval a
@@ -109,8 +110,10 @@ def tabulate_net(net, lower, upper, stride, extrapolate):
     return a.reshape(len(starts), -1), [float(lower), float(upper), xmax, s0, s1, -1.0]
 
 
-def compress_model(model, min_nbor_dist, stride=0.01, extrapolate=5):
-    """A copy of ``model`` (an energy or tensor model) with tabulated embedding nets."""
+def compress_model(model, min_nbor_dist, stride=0.01, extrapolate=5, check_frequency=-1):
+    """A copy of ``model`` (an energy or tensor model) with tabulated embedding nets;
+    ``check_frequency > 0``: evaluators warn every that many evaluations when inputs fell
+    outside the tables (:func:`dpkeras.tabulate.beyond_table`)."""
     from dpkeras.config import normalize_model
     from dpkeras.model.build import build
 
@@ -133,6 +136,7 @@ def compress_model(model, min_nbor_dist, stride=0.01, extrapolate=5):
                 lower, upper = table_range(davg[list(rows), :, 0], dstd[list(rows), :, 0],
                                            min_nbor_dist, d.rcut_smth, d.rcut)
             table, info = tabulate_net(net, lower, upper, stride, extrapolate)
+            info[5] = float(check_frequency)
             name = "_".join(map(str, key))
             spec[name] = {"nspline": int(table.shape[0]), "table_info": info}
             w["embeddings"][key] = {"table": table}
@@ -156,7 +160,8 @@ def max_differences(a, b, frames):
     return worst
 
 
-def compress(source, output, systems, stride=0.01, extrapolate=5, force=False, nframes=4):
+def compress(source, output, systems, stride=0.01, extrapolate=5, force=False, nframes=4,
+             check_frequency=-1):
     """Compress the model at ``source``, check it on ``systems`` and save it to ``output``.
     Returns the largest relative differences."""
     from dpkeras.data.pipeline import DataSystems
@@ -177,7 +182,7 @@ def compress(source, output, systems, stride=0.01, extrapolate=5, force=False, n
                            f"atoms on top of each other (min distance {min_dist})")
     log.info("min_nbor_dist %.4f A; tabulating at stride %g up to %g x the range", min_dist,
              stride, extrapolate)
-    small = compress_model(model, min_dist, stride, extrapolate)
+    small = compress_model(model, min_dist, stride, extrapolate, check_frequency)
     frames = []
     for s in data.systems:
         n = min(nframes, s.nframes)
@@ -204,7 +209,7 @@ def main(argv):
     FLAGS = flags.FLAGS
     cli.setup_logging(FLAGS.log_level)
     worst = compress(FLAGS.model, FLAGS.output, FLAGS.system, FLAGS.stride, FLAGS.extrapolate,
-                     FLAGS.force)
+                     FLAGS.force, check_frequency=FLAGS.check_frequency)
     print(f"compressed {FLAGS.model} -> {FLAGS.output}: max relative difference energy "
           f"{worst['energy']:.2e}, force {worst['force']:.2e}, virial {worst['virial']:.2e}")
 
@@ -219,6 +224,8 @@ def _define_flags():
     flags.DEFINE_multi_string("system", None, "DeePMD-kit system(s): min_nbor_dist and check")
     flags.DEFINE_float("stride", 0.01, "table interval (dp compress -s)")
     flags.DEFINE_float("extrapolate", 5, "the table extends to this times its range (-e)")
+    flags.DEFINE_integer("check_frequency", -1, "warn every N evaluations when inputs fell "
+                         "outside the tables (-f; -1: no check)")
     flags.DEFINE_bool("force", False, f"write the model even if worse than {TOLERANCE}")
     flags.mark_flags_as_required(["model", "output"])
     cli.define_log_level()

@@ -10,12 +10,17 @@ Example::
     dipole = DeepDipole("dipole.pb").eval(coords, cells, atom_types, atomic=False)  # [nf, 3]
 """
 
+import logging
+
 import numpy as np
 import tensorflow as tf
 
 from dpkeras.errors import DPKerasError
 from dpkeras.load import load_model
 from dpkeras.serving import SortedEvaluator, make_serving_fn, model_neighbor_list
+from dpkeras.tabulate import beyond_table
+
+log = logging.getLogger("dpkeras")
 
 
 class _DeepEval:
@@ -47,6 +52,8 @@ class _DeepEval:
         self.model = model
         self._serve = make_serving_fn(model)
         self._sorted = SortedEvaluator(model)
+        self._check_every, self._beyond = beyond_table(model)
+        self._evaluations = 0
 
     def get_type_map(self):
         return self.model.get_type_map()
@@ -64,6 +71,26 @@ class _DeepEval:
         """Checked inputs -> the model's output dict (numpy, caller's atom order).
 
         ``extra``: ``{"fparam": [nf, nfp], "aparam": [nf, nat, nap]}``."""
+        out = self._evaluate(coords, cells, atom_types, atomic, extra)
+        if self._check_every > 0:
+            self._evaluations += 1
+            if self._evaluations % self._check_every == 0:
+                self._check_tables()
+        return out
+
+    def _check_tables(self):
+        """A compressed model checked at run time: warn when inputs fell outside its tables
+        since the last check (their outputs are the tables' end values, not the nets')."""
+        _, count = beyond_table(self.model)
+        if count > self._beyond:
+            log.warning("%s: %d inputs of the compressed embedding nets fell outside their "
+                        "tables in the last %d evaluations (atoms closer than the tables' "
+                        "range); the results there are the tables' end values, not the nets': "
+                        "compress again with a larger --extrapolate or use the uncompressed "
+                        "model", self.path, count - self._beyond, self._check_every)
+        self._beyond = count
+
+    def _evaluate(self, coords, cells, atom_types, atomic, extra):
         coord, atype, box = self._inputs(coords, cells, atom_types)
         nf = coord.shape[0]
         extra = extra or {}

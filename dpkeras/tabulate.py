@@ -11,6 +11,12 @@ output ``m``, the coefficients ``a_0 .. a_5`` at ``table[k, 6 m + p]``. With ``t
 
 and, as DeePMD-kit's kernel (``source/lib/src/tabulate.cc``), ``x < lower`` takes ``a_0`` of the
 first interval and ``x >= max`` ``a_0`` of the last (constants, zero derivative).
+
+Nothing is extrapolated silently: with ``check_frequency > 0`` (``python -m dpkeras.compress
+--check_frequency=N``, DeePMD-kit's ``dp compress -f``) the layer counts the inputs outside
+``[lower, max)`` in its non-trainable weight ``beyond``, and the evaluators
+(:class:`dpkeras.infer.DeepPot` and the ASE calculator, LAMMPS and i-PI drivers built on it) warn
+every ``check_frequency`` evaluations when that count grew (:func:`beyond_table`).
 """
 
 import keras
@@ -37,6 +43,10 @@ class TabulatedEmbedding(keras.layers.Layer):
             raise ValueError(f"table_info needs 6 numbers, got {table_info}")
         self.table = self.add_weight(name="table", shape=(self.nspline, 6 * self.out_dim),
                                      initializer="zeros", trainable=False)
+        self.check_frequency = int(self.table_info[5])
+        # inputs seen outside the table (only counted with check_frequency > 0)
+        self.beyond = self.add_weight(name="beyond", shape=(), initializer="zeros",
+                                      trainable=False) if self.check_frequency > 0 else None
         self.built = True
 
     def call(self, x):
@@ -48,6 +58,9 @@ class TabulatedEmbedding(keras.layers.Layer):
         k0 = tf.floor((x - lower) / s0)
         k1 = first + tf.floor((x - upper) / s1)
         below, inner, outer = x < lower, x < upper, x < xmax
+        if self.beyond is not None:
+            out = tf.logical_or(below, tf.logical_not(outer))
+            self.beyond.assign_add(tf.reduce_sum(tf.cast(out, self.beyond.dtype)))
         k = tf.where(below, zero, tf.where(inner, k0, tf.where(outer, k1, zero + last)))
         t = tf.where(below, zero, tf.where(inner, x - (k0 * s0 + lower),
                                            tf.where(outer, x - ((k1 - first) * s1 + upper), zero)))
@@ -79,3 +92,16 @@ class TabulatedEmbedding(keras.layers.Layer):
         cfg = super().get_config()
         cfg.update(nspline=self.nspline, out_dim=self.out_dim, table_info=self.table_info)
         return cfg
+
+
+def beyond_table(model):
+    """``(check_frequency, count)``: the smallest ``check_frequency`` of the model's checked
+    tables and the inputs they have seen outside their range so far (``(0, 0)``: no table is
+    checked)."""
+    layers = [net for d in model.descriptor.leaves()
+              for net in getattr(d, "embedding_nets", {}).values()
+              if isinstance(net, TabulatedEmbedding) and net.beyond is not None]
+    if not layers:
+        return 0, 0
+    return (min(x.check_frequency for x in layers),
+            int(sum(float(x.beyond.numpy()) for x in layers)))

@@ -97,3 +97,31 @@ def test_compressed_se_e3_and_hybrid_give_the_original_numbers(kind):
                                           atomic=True)
     for g, w, key in zip(got, want, KEYS):
         assert max_rel(g, w) < 1e-9, key
+
+
+def test_inputs_beyond_the_tables_are_counted_and_warned(caplog):
+    """check_frequency (dp compress -f): two atoms 0.01 A apart put inputs beyond the tables'
+    end; the evaluator warns at the next check, and says nothing on ordinary water frames."""
+    import logging
+
+    from dpkeras.compress import compress_model
+    from dpkeras.load import load_model
+    from dpkeras.tabulate import beyond_table
+
+    model, _ = load_model(os.path.join(TESTDATA, "water_se_e2_a", "frozen_model.pb"))
+    small = compress_model(model, MIN_NBOR_DIST, stride=0.04, extrapolate=5, check_frequency=2)
+    ref = np.load(os.path.join(TESTDATA, "water_se_e2_a", "reference.npz"))
+    coord, box, atype = ref["coord"][:1], ref["box"][:1], ref["atype"]
+    dp = DeepPot.from_model(small, "compressed")
+    with caplog.at_level(logging.WARNING, logger="dpkeras"):
+        dp.eval(coord, box, atype)
+        dp.eval(coord, box, atype)
+        assert beyond_table(small) == (2, 0) and "outside their tables" not in caplog.text
+        close = coord.reshape(-1, 3).copy()
+        h = int(np.flatnonzero(atype == 1)[0])
+        close[h] = close[0] + [0.01, 0.0, 0.0]
+        dp.eval(close.reshape(1, -1), box, atype)
+        assert "outside their tables" not in caplog.text        # checked every 2nd evaluation
+        dp.eval(close.reshape(1, -1), box, atype)
+    assert beyond_table(small)[1] > 0
+    assert "compressed: " in caplog.text and "outside their tables" in caplog.text
