@@ -132,7 +132,7 @@ class DescrptHybrid(Descriptor):
         """DeePMD-kit's ``hybrid`` dict (``@version`` 1); as its TF backend, the members carry
         no type_map, and a hybrid with a type embedding has no serialized form."""
         if self.type_embed is not None:
-            raise DPKerasError("a hybrid with a type embedding (an attention member, or "
+            raise DPKerasError("a type-embedded hybrid (an attention member, or "
                                "model.type_embedding) has no DeePMD-kit serialized form: "
                                "DeePMD-kit's TF backend cannot serialize it either; save it as "
                                ".keras or a SavedModel directory")
