@@ -11,7 +11,7 @@ count per neighbor type, or one for all types when ``MIXED_TYPES``) and ``type_e
 Every kind speaks DeePMD-kit's versioned ``serialize()`` dict (``@class``, ``@version``,
 ``@variables``; the layout of ``docs/deepmd_serialize.md``): :meth:`Descriptor.serialize` writes
 it and the class method ``from_serialized(data, ntypes, source)`` reads it back as the kind's
-``input.json`` section and its variables. The variables are :meth:`Descriptor.get_variables`'s
+``input.json`` section, its variables and (dpa1) the model's ``type_embedding`` section. The variables are :meth:`Descriptor.get_variables`'s
 dict of numpy arrays::
 
     {"davg": [ntypes, nnei, ncol], "dstd": [ntypes, nnei, ncol],
@@ -141,7 +141,7 @@ class Descriptor(keras.layers.Layer):
 
     @classmethod
     def from_serialized(cls, data, ntypes, source):
-        """``(input.json descriptor section, variables[, type_embedding section])`` of a
-        serialized dict of this kind."""
+        """``(input.json descriptor section, variables, type_embedding section or None)`` of
+        a serialized dict of this kind."""
         raise DPKerasError(f"{source}: descriptor {data.get('type')!r} cannot be read from "
                            "DeePMD-kit's serialized form")
