@@ -85,13 +85,21 @@ class EnvMat(keras.layers.Layer):
                                     initializer="ones", trainable=False)
         self.built = True
 
-    def call(self, rij, mask, atype):
-        """``rij [nf, nloc, w, 3]`` may cover only the first ``w <= nnei`` slots."""
+    def call(self, rij, mask, atype, slots=None):
+        """``rij [nf, nloc, w, 3]`` may cover only the first ``w <= nnei`` slots, or the slots
+        ``slots`` (``w`` ints, a list cut by :func:`dpkeras.nlist.trim_type_blocks`)."""
         raw = env_matrix(rij, mask, self.rcut_smth, self.rcut, self.radial_only)
-        w = tf.shape(raw)[-2]
-        avg = tf.gather(self.davg[:, :w], atype)
-        std = tf.gather(self.dstd[:, :w], atype)
-        return (raw - avg) / std
+        if slots is None:
+            w = tf.shape(raw)[-2]
+            avg, std = self.davg[:, :w], self.dstd[:, :w]
+        else:
+            avg, std = tf.gather(self.davg, slots, axis=1), tf.gather(self.dstd, slots, axis=1)
+        return (raw - tf.gather(avg, atype)) / tf.gather(std, atype)
+
+    def padded_rows(self, lo, hi):
+        """``[ntypes, hi - lo, ncol]``: the rows of padded slots ``lo .. hi-1`` for a center of
+        each type, ``(0 - davg) / dstd``."""
+        return -self.davg[:, lo:hi] / self.dstd[:, lo:hi]
 
     def set_stats(self, davg, dstd):
         self.davg.assign(np.asarray(davg, dtype=np.float64).reshape(self.davg.shape))

@@ -180,14 +180,50 @@ def trim_padding(nlist, shift, multiple=8):
     return nlist[..., :w], shift[..., :w, :]
 
 
+def trim_type_blocks(nlist, shift, count, sel, multiple=8):
+    """Cut each neighbor-type block of a per-type neighbor list after its last real neighbor.
+
+    ``nlist [nf, nloc, nnei]`` and ``shift [nf, nloc, nnei, 3]`` in the ``sel`` layout; ``count
+    [nf, nloc, len(sel)]`` the neighbors of each type within ``rcut``
+    (:func:`build_neighbor_list`). Block ``t`` keeps its first ``w_t`` slots, ``w_t`` the
+    largest count of type ``t`` in the batch rounded up to a multiple of ``multiple`` (few
+    distinct shapes to compile), at least 1 and at most ``sel[t]``. Returns the cut ``nlist``,
+    ``shift`` and ``widths [nf, len(sel)]`` int32 (the same row for every frame, so a batch split
+    by frames keeps it). Only descriptors that add the cut padded slots back
+    (``trims_blocks``) take such a list.
+    """
+    used = tf.reduce_max(count, axis=[0, 1])                              # [ntypes]
+    sel_t = tf.constant(sel, tf.int32)
+    widths = tf.minimum(sel_t, tf.maximum(1, (used + multiple - 1) // multiple) * multiple)
+    keep = tf.concat([tf.range(lo, lo + widths[t]) for t, lo in
+                      enumerate(np.cumsum([0] + list(sel))[:-1].tolist())], axis=0)
+    nf = tf.shape(nlist)[0]
+    return (tf.gather(nlist, keep, axis=2), tf.gather(shift, keep, axis=2),
+            tf.tile(widths[None], [nf, 1]))
+
+
+def kept_slots(sel, widths):
+    """The slots of the full ``sel`` layout a list cut to ``widths`` (one int per block, see
+    :func:`trim_type_blocks`) keeps, in order (``np.ndarray`` of ints)."""
+    lows = np.cumsum([0] + list(sel))[:-1]
+    return np.concatenate([np.arange(lo, lo + w) for lo, w in zip(lows, widths)]).astype(
+        np.int32)
+
+
 def takes_trimmed(descriptor):
-    """Whether ``descriptor`` accepts a list cut by :func:`trim_padding`."""
-    return bool(getattr(descriptor, "trims_padding", False))
+    """How ``descriptor`` accepts a list with padding cut: ``"tail"`` (mixed-type list cut by
+    :func:`trim_padding`: the attention descriptors), ``"blocks"`` (per-type list cut by
+    :func:`trim_type_blocks`: ``se_e2_a``/``se_e2_r`` with per-type nets) or ``None``."""
+    if getattr(descriptor, "trims_padding", False):
+        return "tail"
+    if getattr(descriptor, "trims_blocks", False):
+        return "blocks"
+    return None
 
 
 def batch_args(descriptor):
     """The neighbor-list keywords of :meth:`dpkeras.data.pipeline.DataSystems.dataset` for
     training/validation batches of ``descriptor``: its ``rcut`` and ``sel``, mixed types, and
-    trimmed lists where it accepts them."""
+    how the lists are trimmed (:func:`takes_trimmed`)."""
     return {"rcut": descriptor.get_rcut(), "sel": descriptor.get_sel(),
             "mixed_types": descriptor.mixed_types(), "trim": takes_trimmed(descriptor)}

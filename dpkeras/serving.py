@@ -14,7 +14,7 @@ import tensorflow as tf
 from dpkeras import xla
 from dpkeras.data.pipeline import batch_neighbor_list
 from dpkeras.errors import DPKerasError
-from dpkeras.nlist import takes_trimmed, trim_padding
+from dpkeras.nlist import takes_trimmed, trim_padding, trim_type_blocks
 
 log = logging.getLogger("dpkeras")
 OUTPUT_KEYS = ("energy", "force", "virial", "atom_energy", "atom_virial")
@@ -39,19 +39,31 @@ def make_serving_fn(model):
     return serve
 
 
-def model_neighbor_list(model, coord, atype, box, pbc, with_count=False):
+def model_neighbor_list(model, coord, atype, box, pbc, with_count=False, cut_blocks=False):
     """``(nlist, shift)`` of a batch of frames as ``model`` takes them: its cut-off and ``sel``,
     one distance-sorted group for attention descriptors, cut after the last real neighbor
     where the descriptor accepts that (:func:`dpkeras.nlist.trim_padding`). ``with_count``:
     also the largest neighbor count within the cut-off per ``sel`` group, ``[len(sel)]``
-    (counted before the list is cut at ``sel``)."""
+    (counted before the list is cut at ``sel``). ``cut_blocks``: also the slots kept per type
+    block ``[len(sel)]``, each block cut (:func:`dpkeras.nlist.trim_type_blocks`) where the
+    descriptor takes that (``sel`` otherwise); the model must then be called with these as
+    Python ints (``nlist_widths``), so not in a graph that serves any input."""
+    sel = model.get_sel()
     nlist, shift, count = batch_neighbor_list(coord, atype, box, pbc, model.get_rcut(),
-                                              model.get_sel(), model.mixed_types())
-    if takes_trimmed(model.descriptor):
+                                              sel, model.mixed_types())
+    out = []
+    how = takes_trimmed(model.descriptor)
+    if how == "tail":
         nlist, shift = trim_padding(nlist, shift)
     if with_count:
-        return nlist, shift, tf.reduce_max(count, axis=[0, 1])
-    return nlist, shift
+        out.append(tf.reduce_max(count, axis=[0, 1]))
+    if cut_blocks:
+        widths = tf.constant(sel, tf.int32)
+        if how == "blocks":
+            nlist, shift, widths = trim_type_blocks(nlist, shift, count, sel)
+            widths = widths[0]
+        out.append(widths)
+    return (nlist, shift, *out)
 
 
 def _check_types(atype, ntypes):
@@ -157,7 +169,8 @@ class SortedEvaluator:
     def __init__(self, model, jit_compile=None):
         self.model, self.jit_compile = model, xla.jit_compile(jit_compile)
         self._nlist = tf.function(lambda c, t, b, pbc: model_neighbor_list(
-            model, c, t, b, pbc, with_count=True), reduce_retracing=True)
+            model, c, t, b, pbc, with_count=True, cut_blocks=True), reduce_retracing=True)
+        self._cut_blocks = takes_trimmed(model.descriptor) == "blocks"
         self._cache = {}
         self._warned = False
 
@@ -180,21 +193,25 @@ class SortedEvaluator:
         st = np.asarray(atype)[order]
         sc = np.ascontiguousarray(coord[:, order])
         types = np.tile(st[None], (nf, 1)).astype(np.int32)
-        nlist, shift, count = self._nlist(sc, types, box, tf.constant(pbc))
+        nlist, shift, count, widths = self._nlist(sc, types, box, tf.constant(pbc))
         self._check_sel(count.numpy())
-        counts = tuple(np.bincount(st, minlength=self.model.get_ntypes()).tolist())
+        # the static layout: atoms per type (and slots per neighbor-type block)
+        layout = {"type_counts": tuple(np.bincount(st, minlength=self.model.get_ntypes()).tolist())}
+        if self._cut_blocks:
+            layout["nlist_widths"] = tuple(widths.numpy().tolist())
         keys = getattr(self.model, "output_keys", OUTPUT_KEYS)
         if not atomic and keys == OUTPUT_KEYS:
             keys = OUTPUT_KEYS[:3]
         extra = {k: (v[:, order] if k == "aparam" else v) for k, v in (extra or {}).items()}
-        if (counts, keys) not in self._cache:
+        key = tuple(layout.values()) + (keys,)
+        if key not in self._cache:
             model = self.model
-            self._cache[counts, keys] = tf.function(
+            self._cache[key] = tf.function(
                 lambda c, t, b, n, s, x: {k: v for k, v in model(
                     dict(x, coord=c, box=b, atype=t, nlist=n, shift=s),
-                    type_counts=counts).items() if k in keys},
+                    **layout).items() if k in keys},
                 jit_compile=self.jit_compile, reduce_retracing=True)
-        out = self._cache[counts, keys](sc, types, box, nlist, shift, extra)
+        out = self._cache[key](sc, types, box, nlist, shift, extra)
         res = {k: v.numpy() for k, v in out.items()}
         for k in getattr(self.model, "atomic_keys", ("force", "atom_energy", "atom_virial")):
             if k in res:

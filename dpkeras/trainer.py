@@ -252,18 +252,18 @@ class Trainer:
     # --- compiled steps ----------------------------------------------------------------------
     def make_steps(self, model, optimizer):
         """``train_step(head, batch)`` and ``eval_step(head, batch, lr)``: one compiled function
-        per ``(head, system composition)`` (batches come from one system, atoms sorted by type,
-        so the per-type slices are static)."""
+        per ``(head, system composition, neighbor-block widths)`` (batches come from one system,
+        atoms sorted by type, so the per-type slices are static; per-type neighbor lists come
+        cut by :func:`dpkeras.nlist.trim_type_blocks` where the descriptor takes them)."""
         ntypes, cache, nets = model.get_ntypes(), {}, self.nets(model)
         variables = {h: (model.head_trainable_variables(h) if self.multi
                          else model.trainable_variables) for h in self.heads}
         replicas = 1 if self.strategy is None else self.strategy.num_replicas_in_sync
 
-        def train(batch, head, type_counts):
+        def train(batch, head, layout):
             lr = self.schedule(optimizer.iterations)
             with tf.GradientTape() as tape:
-                out = nets[head]({k: batch[k] for k in MODEL_INPUTS}, training=True,
-                                 type_counts=type_counts)
+                out = nets[head]({k: batch[k] for k in MODEL_INPUTS}, training=True, **layout)
                 loss, metrics = self.losses[head](out, batch, lr)
                 if replicas > 1:   # the optimizer sums the replicas' gradients
                     loss = loss / replicas
@@ -271,21 +271,25 @@ class Trainer:
             optimizer.apply(tape.gradient(scaled, variables[head]), variables[head])
             return metrics
 
-        def evaluate(batch, lr, head, type_counts):
-            out = nets[head]({k: batch[k] for k in MODEL_INPUTS}, type_counts=type_counts)
+        def evaluate(batch, lr, head, layout):
+            out = nets[head]({k: batch[k] for k in MODEL_INPUTS}, **layout)
             return self.losses[head](out, batch, lr)[1]
 
         def compiled(kind, head, batch):
-            counts = tuple(np.bincount(batch["atype"][0].numpy(), minlength=ntypes).tolist())
-            key = (kind, head, counts)
+            # the static layout of the batch: atoms per type, slots per neighbor-type block
+            layout = {"type_counts": tuple(
+                np.bincount(batch["atype"][0].numpy(), minlength=ntypes).tolist())}
+            if "nlist_widths" in batch:   # dpkeras.nlist.trim_type_blocks
+                layout["nlist_widths"] = tuple(batch["nlist_widths"][0].numpy().tolist())
+            key = (kind, head) + tuple(layout.values())
             if key not in cache:
                 if kind == "train" and self.strategy is not None:
                     cache[key] = tf.function(lambda b: self.strategy.run(
-                        train, args=(b, head), kwargs={"type_counts": counts}))
+                        train, args=(b, head), kwargs={"layout": layout}))
                 else:
                     fn = train if kind == "train" else evaluate
                     cache[key] = tf.function(
-                        lambda *args: fn(*args, head=head, type_counts=counts),
+                        lambda *args: fn(*args, head=head, layout=layout),
                         jit_compile=self.jit_compile, reduce_retracing=True)
             return cache[key]
 

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from dpkeras.data.system import LABELS, DeepmdSystem, label_shape
 from dpkeras.errors import DPKerasError
-from dpkeras.nlist import build_neighbor_list, trim_padding
+from dpkeras.nlist import build_neighbor_list, trim_padding, trim_type_blocks
 
 
 def parse_batch_size(batch_size, natoms, path):
@@ -145,9 +145,11 @@ class DataSystems:
 
     # --- tf.data ----------------------------------------------------------------------------
     def dataset(self, seed, start_step, stop_step, rcut, sel, mixed_types=False, stream=0,
-                trim=False):
+                trim=None):
         """Batches of steps ``[start_step, stop_step)`` with neighbor lists, prefetched
-        (``trim``: padded tails cut, :func:`dpkeras.nlist.trim_padding`)."""
+        (``trim``: ``"tail"`` cuts the padded tail, :func:`dpkeras.nlist.trim_padding`;
+        ``"blocks"`` each type block's padding, :func:`dpkeras.nlist.trim_type_blocks`, and adds
+        ``nlist_widths``)."""
 
         def gen():
             for step in range(start_step, stop_step):
@@ -211,9 +213,14 @@ def batch_neighbor_list(coord, atype, box, pbc, rcut, sel, mixed_types=False):
         tf.TensorSpec([None, len(sel)], tf.int32)))
 
 
-def _add_nlist(b, rcut, sel, mixed_types, trim=False):
+def _add_nlist(b, rcut, sel, mixed_types, trim=None):
     nlist, shift, count = batch_neighbor_list(b["coord"], b["atype"], b["box"], b["pbc"], rcut,
                                               sel, mixed_types)
-    if trim:
+    extra = {}
+    if trim == "tail":
         nlist, shift = trim_padding(nlist, shift)
-    return dict(b, nlist=nlist, shift=shift, nbor_count=count)
+    elif trim == "blocks":
+        nlist, shift, extra["nlist_widths"] = trim_type_blocks(nlist, shift, count, sel)
+    elif trim:
+        raise ValueError(f"trim must be \"tail\", \"blocks\" or None, not {trim!r}")
+    return dict(b, nlist=nlist, shift=shift, nbor_count=count, **extra)

@@ -285,7 +285,7 @@ class DescrptSeAtten(Descriptor):
         slot; it attends to nothing, so its ``G`` is its own embedding passed through each
         layer's residual + layer norm: each slot is evaluated alone, as a window of one."""
         nt, ntail = self.ntypes, self.nnei - w
-        env = (0.0 - self.env_mat.davg[:, w:]) / self.env_mat.dstd[:, w:]  # [nt, ntail, 4]
+        env = self.env_mat.padded_rows(w, self.nnei)                      # [nt, ntail, 4]
         env = tf.reshape(env, [-1, 1, 4])
         ctr = tf.repeat(tf.range(nt), ntail)
         env, g = self._embed_and_attend(env, ctr, tf.fill([nt * ntail, 1], nt),

@@ -10,16 +10,22 @@ descriptor) there is one embedding net for all pairs, fed ``[R~_ij,0, e_{t_j}, e
 
 A subclass (``se_e2_a``, ``se_e2_r``, ``se_e3``) registers its names
 (:func:`dpkeras.descriptor.registry.register`), sets ``radial_only`` and implements
-``_atom_descriptor(env, center_type, atype)``, which maps the normalized environment matrices of
-a block of atoms ``[n, nnei, ncol]`` to their descriptors ``[n, dim_out]`` (``center_type``:
-the block's type, or ``None`` with ``atype [n]`` the atoms' types when all atoms go at once:
-``type_one_side`` or a type embedding); the neighbor-type blocks are the slots
-``self.offsets[t_j]`` of the list.
+``_atom_descriptor(env, center_type, atype, blocks)``, which maps the normalized environment
+matrices of a block of atoms ``[n, w, ncol]`` to their descriptors ``[n, dim_out]``
+(``center_type``: the block's type, or ``None`` with ``atype [n]`` the atoms' types when all
+atoms go at once: ``type_one_side`` or a type embedding); ``blocks[t_j]`` (:class:`Block`) says
+which slots of ``env`` hold the neighbors of type ``t_j`` and which padded slots of the full
+``sel`` layout were cut off (a list cut by :func:`dpkeras.nlist.trim_type_blocks`, for kinds
+with ``trims_blocks``: they add the cut slots' constant contribution back,
+:meth:`DescrptSe.padded_rows`).
 """
+
+import collections
 
 import numpy as np
 import tensorflow as tf
 
+from dpkeras import nlist
 from dpkeras.descriptor.base import Descriptor
 from dpkeras.descriptor.type_embedding import TypeEmbedding, type_embedding_config
 from dpkeras.env_mat import EnvMat
@@ -29,12 +35,22 @@ from dpkeras.network import EmbeddingNet, child_seed, embedding_net_dict, net_dt
 from dpkeras.typesplit import TypeSplit
 
 
+#: the neighbors of one type in ``env``: slots ``lo .. hi-1``; ``cut``: the padded slots
+#: ``(start, stop)`` of the full ``sel`` layout cut off after them (``start == stop``: none)
+Block = collections.namedtuple("Block", "lo hi cut")
+
+
 class DescrptSe(Descriptor):
     """Base of ``se_e2_a``, ``se_e2_r`` and ``se_e3``.
 
-    ``call(rij [nf, nloc, nnei, 3], mask [nf, nloc, nnei], atype [nf, nloc], type_counts=None)``
-    returns ``[nf, nloc, dim_out]`` (``type_counts``: see :class:`dpkeras.typesplit.TypeSplit`).
+    ``call(rij [nf, nloc, w, 3], mask [nf, nloc, w], atype [nf, nloc], type_counts=None,
+    nlist_widths=None)`` returns ``[nf, nloc, dim_out]`` (``type_counts``: see
+    :class:`dpkeras.typesplit.TypeSplit`; ``nlist_widths``: Python ints, the slots kept of each
+    type block by :func:`dpkeras.nlist.trim_type_blocks`, ``None`` for the full ``w = nnei``).
     """
+
+    #: whether the kind adds back the padded slots of a list cut by ``trim_type_blocks``
+    _adds_cut_blocks = False
 
 
     def __init__(self, ntypes, rcut, rcut_smth, sel, neuron=(10, 20, 40), resnet_dt=False,
@@ -87,7 +103,32 @@ class DescrptSe(Descriptor):
                             activation_function=activation_function, resnet_dt=resnet_dt,
                             seed=child_seed(seed, *key), dtype=self.net_dtype, name=name)
 
+    @property
+    def trims_blocks(self):
+        """Whether the descriptor takes lists cut by :func:`dpkeras.nlist.trim_type_blocks`
+        (per-type nets; the one net of a type embedding sees every slot's block type)."""
+        return self._adds_cut_blocks and self.type_embed is None
+
     # --- structure -------------------------------------------------------------------------
+    def blocks(self, widths=None):
+        """``[Block]`` per neighbor type of a list cut to ``widths`` (or the full list)."""
+        if widths is None:
+            return [Block(lo, hi, (hi, hi)) for lo, hi in self.offsets]
+        out, lo = [], 0
+        for (start, stop), w in zip(self.offsets, widths):
+            out.append(Block(lo, lo + int(w), (start + int(w), stop)))
+            lo += int(w)
+        return out
+
+    def padded_rows(self, block, center_type):
+        """The environment rows of ``block``'s cut padded slots in the network precision:
+        ``[1, ncut, ncol]`` for a center of ``center_type``, or ``[ntypes, ncut, ncol]`` (one
+        row block per center type) when ``center_type`` is ``None``."""
+        rows = self.env_mat.padded_rows(*block.cut)
+        if center_type is not None:
+            rows = rows[center_type:center_type + 1]
+        return tf.cast(rows, self.net_dtype)
+
     def embedding_keys(self):
         """``(t_j,)`` with type_one_side, else ``(t_i, t_j)`` for every non-excluded pair; ``()``
         (one net) with a type embedding."""
@@ -128,26 +169,32 @@ class DescrptSe(Descriptor):
         g = self.net(center_type, tj)(tf.reshape(env_j[:, :, :1], [-1, 1]))
         return tf.reshape(g, [n, s, self.neuron[-1]])
 
-    def _atom_descriptor(self, env, center_type, atype):
+    def _atom_descriptor(self, env, center_type, atype, blocks):
         raise NotImplementedError
 
-    def call(self, rij, mask, atype, type_counts=None):
+    def call(self, rij, mask, atype, type_counts=None, nlist_widths=None):
         return self._per_atom(rij, mask, atype, type_counts, self._atom_descriptor,
-                              self.get_dim_out())
+                              self.get_dim_out(), nlist_widths)
 
-    def _per_atom(self, rij, mask, atype, type_counts, fn, dim):
-        """Apply ``fn(env [n, nnei, ncol], center_type, atype) -> [n, dim]`` to every atom, per
-        center-type block (or to all atoms at once with type_one_side): ``[nf, nloc, dim]``."""
+    def _per_atom(self, rij, mask, atype, type_counts, fn, dim, widths=None):
+        """Apply ``fn(env [n, w, ncol], center_type, atype, blocks) -> [n, dim]`` to every
+        atom, per center-type block (or to all atoms at once with type_one_side): ``[nf, nloc,
+        dim]``; ``widths``: see :meth:`call`."""
+        if widths is not None and not self.trims_blocks:
+            raise ValueError(f"{self.descriptor_type}: this descriptor takes full neighbor "
+                             "lists (no nlist_widths)")
         nf, nloc = tf.shape(atype)[0], tf.shape(atype)[1]
+        blocks = self.blocks(widths)
+        slots = None if widths is None else nlist.kept_slots(self.sel, widths)
         # float64 environment matrix; the networks (and what follows) in their precision
-        env = tf.cast(self.env_mat(rij, mask, atype), self.net_dtype)  # [nf, nloc, nnei, ncol]
-        ncol = env.shape[-1]
+        env = tf.cast(self.env_mat(rij, mask, atype, slots), self.net_dtype)  # [nf, nloc, w, ncol]
+        ncol, w = env.shape[-1], blocks[-1].hi
         if self.type_one_side or self.type_embed is not None:
-            flat = tf.reshape(env, [-1, self.nnei, ncol])
-            d = fn(flat, None, tf.reshape(atype, [-1]))
+            flat = tf.reshape(env, [-1, w, ncol])
+            d = fn(flat, None, tf.reshape(atype, [-1]), blocks)
             return tf.cast(tf.reshape(d, [nf, nloc, dim]), tf.float64)
         split = TypeSplit(atype, self.ntypes, type_counts)
-        parts = [fn(block, ti, None) for ti, block in enumerate(split.split(env))]
+        parts = [fn(block, ti, None, blocks) for ti, block in enumerate(split.split(env))]
         return tf.cast(split.merge(parts), tf.float64)
 
     def get_config(self):

@@ -23,20 +23,29 @@ class DescrptSeR(DescrptSe):
     SERIALIZED_TYPE = "se_r"
 
     radial_only = True
+    _adds_cut_blocks = True
 
     def get_dim_out(self):
         return self.neuron[-1]
 
-    def _atom_descriptor(self, env, center_type, atype):
-        """``env [n, nnei, 1]`` -> ``[n, M]``."""
+    def _atom_descriptor(self, env, center_type, atype, blocks):
+        """``env [n, w, 1]`` -> ``[n, M]`` (the mean over all ``nnei`` slots: cut padded slots
+        added back)."""
         total = None
-        for tj, (lo, hi) in enumerate(self.offsets):
+        masked = self.type_one_side and self.exclude_types
+        for tj, block in enumerate(blocks):
             if self.net(center_type, tj) is None:
                 continue   # an excluded pair: zeros
-            env_j = env[:, lo:hi, :]
-            if self.type_one_side and self.exclude_types:
+            env_j = env[:, block.lo:block.hi, :]
+            if masked:
                 env_j = env_j * self.keep_mask(atype, tj)[:, None, None]
             part = tf.reduce_sum(self._embed(env_j, center_type, tj), axis=1)
+            if block.cut[0] < block.cut[1]:   # sum_s G(R~_s) over the cut padded slots
+                rows = self.padded_rows(block, center_type)              # [k, ncut, 1]
+                if masked:   # per center type: zeroed inputs where the pair is excluded
+                    rows = rows * self.keep_mask(tf.range(self.ntypes), tj)[:, None, None]
+                tail = tf.reduce_sum(self._embed(rows, center_type, tj), axis=1)   # [k, M]
+                part = part + (tail if center_type is not None else tf.gather(tail, atype))
             total = part if total is None else total + part
         if total is None:
             total = tf.zeros([tf.shape(env)[0], self.neuron[-1]], env.dtype)

@@ -38,13 +38,13 @@ class DescrptSeT(DescrptSe):
     def get_dim_out(self):
         return self.neuron[-1]
 
-    def _atom_descriptor(self, env, center_type, atype):
-        """``env [n, nnei, 4]`` -> ``[n, M]``."""
+    def _atom_descriptor(self, env, center_type, atype, blocks):
+        """``env [n, nnei, 4]`` -> ``[n, M]`` (full lists only: no ``trims_blocks``)."""
         n = tf.shape(env)[0]
         v = env[:, :, 1:]
         total = None
         for a, b in self.embedding_keys():
-            (la, ha), (lb, hb) = self.offsets[a], self.offsets[b]
+            (la, ha, _), (lb, hb, _) = blocks[a], blocks[b]
             theta = tf.einsum("njd,nkd->njk", v[:, la:ha], v[:, lb:hb])   # [n, sel_a, sel_b]
             g = self.embedding_nets[f"{a}_{b}"](tf.reshape(theta, [-1, 1]))
             g = tf.reshape(g, [n, ha - la, hb - lb, self.neuron[-1]])

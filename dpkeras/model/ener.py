@@ -192,12 +192,15 @@ class EnergyModel(DeepmdModel):
         return out
 
     # --- forward ---------------------------------------------------------------------------
-    def descriptor_of(self, rij, mask, atype, type_counts=None, nlist=None):
+    def descriptor_of(self, rij, mask, atype, type_counts=None, nlist=None, nlist_widths=None):
         """The descriptor of every atom, ``[nf, nloc, dim_out]`` (DeePMD-kit's
-        ``eval_descriptor``)."""
+        ``eval_descriptor``; ``nlist_widths``: see :meth:`call`)."""
         if self.descriptor.mixed_types():
             nei_type = neighbor_types(atype, nlist, self.get_ntypes())
             return self.descriptor(rij, mask, atype, type_counts=type_counts, nei_type=nei_type)
+        if nlist_widths is not None:
+            return self.descriptor(rij, mask, atype, type_counts=type_counts,
+                                   nlist_widths=nlist_widths)
         return self.descriptor(rij, mask, atype, type_counts=type_counts)
 
     def eval_descriptor(self, inputs, type_counts=None):
@@ -206,27 +209,30 @@ class EnergyModel(DeepmdModel):
         return self.descriptor_of(rij, mask, atype, type_counts, nlist)
 
     def atomic_energy(self, rij, mask, atype, type_counts=None, nlist=None, fparam=None,
-                      aparam=None):
+                      aparam=None, nlist_widths=None):
         """Atomic energies ``[nf, nloc]`` from pair vectors (``nlist``: needed by mixed-type
         descriptors, which look up the neighbor types; ``fparam [nf, numb_fparam]`` and
         ``aparam [nf, nloc, numb_aparam]``: needed when the fitting has them)."""
         params = {"fparam": fparam, "aparam": aparam}
-        d = self.descriptor_of(rij, mask, atype, type_counts, nlist)
+        d = self.descriptor_of(rij, mask, atype, type_counts, nlist, nlist_widths)
         if self.fitting.tebd_dim:   # one fitting net for all types, fed the type embedding
             params["type_embedding"] = self.descriptor.atom_type_embedding(atype)
         return self.fitting(d, atype, type_counts=type_counts, **params)
 
-    def call(self, inputs, training=False, type_counts=None):
+    def call(self, inputs, training=False, type_counts=None, nlist_widths=None):
         """Energies, forces and virials (see the module docstring).
 
         ``type_counts``: when the atoms of every frame are sorted by type, their counts per type
         as Python ints; the per-type blocks are then static slices (XLA-compilable).
+        ``nlist_widths``: Python ints, when each type block of the neighbor list was cut to that
+        many slots (:func:`dpkeras.nlist.trim_type_blocks`; descriptors with ``trims_blocks``).
         """
         rij, mask, atype, nlist = self._pairs(inputs)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(rij)
             atom_energy = self.atomic_energy(rij, mask, atype, type_counts, nlist,
-                                             inputs.get("fparam"), inputs.get("aparam"))
+                                             inputs.get("fparam"), inputs.get("aparam"),
+                                             nlist_widths)
             energy = tf.reduce_sum(atom_energy, axis=1, keepdims=True)
         g = tape.gradient(energy, rij)                                     # [nf, nloc, nnei, 3]
         force, virial, atom_virial = pair_derivatives(g, rij, mask, nlist)

@@ -67,10 +67,11 @@ class TensorModel(DeepmdModel):
                 "fitting_net": dict(self.fitting_config)}
 
     # --- forward ---------------------------------------------------------------------------
-    def call(self, inputs, training=False, type_counts=None):
-        """Frame and atomic tensors (see the module docstring)."""
+    def call(self, inputs, training=False, type_counts=None, nlist_widths=None):
+        """Frame and atomic tensors (see the module docstring; ``type_counts``,
+        ``nlist_widths``: see :meth:`dpkeras.model.ener.EnergyModel.call`)."""
         rij, mask, atype, _ = self._pairs(inputs)
-        return self._tensors(rij, mask, atype, type_counts)
+        return self._tensors(rij, mask, atype, type_counts, nlist_widths)
 
     def call_with_derivatives(self, inputs, type_counts=None):
         """:meth:`call` plus ``force``, ``virial`` and ``atom_virial`` of every component of
@@ -86,8 +87,9 @@ class TensorModel(DeepmdModel):
             tf.stack([d[i] for d in derivs], axis=1) for i in range(3))
         return out
 
-    def _tensors(self, rij, mask, atype, type_counts):
-        d, rot = self.descriptor.call_with_rot_mat(rij, mask, atype, type_counts=type_counts)
+    def _tensors(self, rij, mask, atype, type_counts, nlist_widths=None):
+        d, rot = self.descriptor.call_with_rot_mat(rij, mask, atype, type_counts=type_counts,
+                                                   nlist_widths=nlist_widths)
         atom_tensor = self.fitting(d, rot, atype, type_counts=type_counts)
         return {"tensor": tf.reduce_sum(atom_tensor, axis=1), "atom_tensor": atom_tensor}
 
