@@ -129,7 +129,16 @@ def read_savedmodel(path, build):
     if len(obj.model_weights) != len(model.weights):
         raise DPKerasError(f"{path}: {len(obj.model_weights)} weights stored but the model has "
                            f"{len(model.weights)}; the SavedModel is inconsistent")
+    from dpkeras.tabulate import coefficients_by_power
+
     for dst, src in zip(model.weights, obj.model_weights):
+        if tuple(dst.shape) != tuple(src.shape):
+            # a compressed model written before the tables were stored by power
+            src = coefficients_by_power(dst, src.numpy())
+            if src is None:
+                raise DPKerasError(f"{path}: weight {dst.path} has shape {tuple(dst.shape)} "
+                                   f"in the model but is stored with another; the SavedModel "
+                                   "is inconsistent")
         dst.assign(src)
     return model
 

@@ -39,7 +39,8 @@ def make_serving_fn(model):
     return serve
 
 
-def model_neighbor_list(model, coord, atype, box, pbc, with_count=False, cut_blocks=False):
+def model_neighbor_list(model, coord, atype, box, pbc, with_count=False, cut_blocks=False,
+                        trim=True):
     """``(nlist, shift)`` of a batch of frames as ``model`` takes them: its cut-off and ``sel``,
     one distance-sorted group for attention descriptors, cut after the last real neighbor
     where the descriptor accepts that (:func:`dpkeras.nlist.trim_padding`). ``with_count``:
@@ -47,12 +48,13 @@ def model_neighbor_list(model, coord, atype, box, pbc, with_count=False, cut_blo
     (counted before the list is cut at ``sel``). ``cut_blocks``: also the slots kept per type
     block ``[len(sel)]``, each block cut (:func:`dpkeras.nlist.trim_type_blocks`) where the
     descriptor takes that (``sel`` otherwise); the model must then be called with these as
-    Python ints (``nlist_widths``), so not in a graph that serves any input."""
+    Python ints (``nlist_widths``), so not in a graph that serves any input. ``trim=False``:
+    no cut at all (every ``sel`` slot, as DeePMD-kit computes them; benchmarks)."""
     sel = model.get_sel()
     nlist, shift, count = batch_neighbor_list(coord, atype, box, pbc, model.get_rcut(),
                                               sel, model.mixed_types())
     out = []
-    how = takes_trimmed(model.descriptor)
+    how = takes_trimmed(model.descriptor) if trim else None
     if how == "tail":
         nlist, shift = trim_padding(nlist, shift)
     if with_count:
@@ -163,14 +165,17 @@ class SortedEvaluator:
     """Fast in-process evaluation: atoms are sorted by type, the neighbor list is built by the
     same in-graph builder, and the model runs with static per-type slices compiled by XLA (one
     compilation per frame count and composition; ``jit_compile=None``: the default of
-    :func:`dpkeras.xla.jit_compile`). Results come back in the caller's atom order.
+    :func:`dpkeras.xla.jit_compile`). Results come back in the caller's atom order. The
+    neighbor lists are cut after their last real neighbors where the descriptor takes that
+    (``trim=False``: full lists, for benchmarks).
     """
 
-    def __init__(self, model, jit_compile=None):
+    def __init__(self, model, jit_compile=None, trim=True):
         self.model, self.jit_compile = model, xla.jit_compile(jit_compile)
         self._nlist = tf.function(lambda c, t, b, pbc: model_neighbor_list(
-            model, c, t, b, pbc, with_count=True, cut_blocks=True), reduce_retracing=True)
-        self._cut_blocks = takes_trimmed(model.descriptor) == "blocks"
+            model, c, t, b, pbc, with_count=True, cut_blocks=True, trim=trim),
+            reduce_retracing=True)
+        self._cut_blocks = trim and takes_trimmed(model.descriptor) == "blocks"
         self._cache = {}
         self._warned = False
 

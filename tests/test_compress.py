@@ -125,3 +125,42 @@ def test_inputs_beyond_the_tables_are_counted_and_warned(caplog):
         dp.eval(close.reshape(1, -1), box, atype)
     assert beyond_table(small)[1] > 0
     assert "compressed: " in caplog.text and "outside their tables" in caplog.text
+
+
+def test_tables_written_in_deepmd_layout_load_into_the_by_power_weights():
+    """A table in DeePMD-kit's layout ``[nspline, 6 M]`` (how ``.keras`` and SavedModel files of
+    compressed models stored it before the by-power weights) loads to the same layer: the same
+    values and x-derivatives, and ``get_numpy`` gives the table back."""
+    import tensorflow as tf
+
+    from dpkeras.tabulate import TabulatedEmbedding
+
+    rng = np.random.default_rng(3)
+    table = rng.normal(size=(40, 6 * 5))
+    info = [-0.125, 0.25, 0.75, 1 / 64, 0.125, -1]   # 24 fine intervals, then 4 coarse
+    a = TabulatedEmbedding(40, 5, info)
+    a.set_numpy({"table": table})
+    b = TabulatedEmbedding(40, 5, info)
+    b.load_own_variables({"0": table})
+    np.testing.assert_array_equal(b.get_numpy()["table"], table)
+    x = tf.constant(rng.uniform(-0.3, 0.9, (200, 1)))
+    # by hand: interval k, offset t, DeePMD-kit's coefficients table[k, 6 m + p]; constant
+    # a_0 of the first / last interval below / beyond the table
+    xv = x.numpy()[:, 0]
+    fine = xv < 0.25
+    k = np.where(fine, np.floor((xv + 0.125) * 64), 24 + np.floor((xv - 0.25) / 0.125))
+    t = np.where(fine, xv - (k / 64 - 0.125), xv - ((k - 24) * 0.125 + 0.25))
+    inside = (xv >= -0.125) & (xv < 0.75)
+    k = np.where(xv < -0.125, 0, np.where(xv >= 0.75, 27, k)).astype(int)
+    t = np.where(inside, t, 0.0)
+    c = table.reshape(40, 5, 6)[k]                                   # [200, M, 6]
+    expect = sum(c[..., p] * t[:, None] ** p for p in range(6))
+    dexpect = sum(p * c[..., p] * t[:, None] ** (p - 1) for p in range(1, 6)) * inside[:, None]
+    for layer in (a, b):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            g = layer(x)
+            s = tf.reduce_sum(g * tf.constant(np.arange(1.0, 6.0)))
+        np.testing.assert_allclose(g.numpy(), expect, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(tape.gradient(s, x).numpy()[:, 0],
+                                   dexpect @ np.arange(1.0, 6.0), rtol=1e-10, atol=1e-10)

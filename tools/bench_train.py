@@ -2,7 +2,7 @@
 
     python tools/bench_train.py [--descriptor se_e2_a|se_atten|se_atten_v2] [--steps 40]
                                 [--frames 20] [--vs-deepmd /path/to/venv/bin/python]
-                                [--precision float64|float32] [--multitask]
+                                [--precision float64|float32] [--multitask] [--full-lists]
 
 Config: DeePMD-kit's standard water examples (batch 1, float64, the shipped water data):
 ``se_e2_a`` (sel [46, 92], neuron [25, 50, 100], axis_neuron 16), ``se_atten`` (DPA-1: sel 120,
@@ -12,6 +12,9 @@ neuron [25, 50, 100], axis_neuron 16, attn 128, attn_layer 2, attn_dotr) or ``se
 (DeePMD-kit's TF backend, its C++ ops) in the same run, its frozen graph is timed with DeePMD-kit's ``DeepPot`` and also loaded
 into dpkeras to check the numbers are identical; ratios dpkeras / DeePMD-kit are printed (below 1
 means dpkeras is faster). Build the DeePMD-kit venv with ``shared/tools/deepmd-venv.sh``.
+``--full-lists`` also times dpkeras on untrimmed neighbor lists (every ``sel`` slot, as DeePMD-kit
+computes them), the ablation of :func:`dpkeras.nlist.trim_type_blocks` /
+:func:`dpkeras.nlist.trim_padding`.
 """
 
 import argparse
@@ -73,7 +76,8 @@ def config_for(descriptor):
     return cfg
 
 
-def bench_dpkeras(cfg, steps, frames):
+def bench_dpkeras(cfg, steps, frames, trim=True):
+    """``train_s`` (s/step) and ``infer_s`` (s/frame); ``trim=False``: full neighbor lists."""
     from dpkeras.config import normalize
     from dpkeras.nlist import batch_args
     from dpkeras.serving import SortedEvaluator
@@ -86,7 +90,8 @@ def bench_dpkeras(cfg, steps, frames):
     train_step, _ = tr.make_steps(model, opt)
     d = model.descriptor
     (head, data), = tr.train_data.items()
-    it = iter(data.dataset(tr.seed, 0, steps + 10, **batch_args(d)))
+    args = batch_args(d) if trim else dict(batch_args(d), trim=None)
+    it = iter(data.dataset(tr.seed, 0, steps + 10, **args))
     for _ in range(10):  # warm up: tracing / compilation
         m = train_step(head, next(it))
     float(m["rmse"])
@@ -95,7 +100,7 @@ def bench_dpkeras(cfg, steps, frames):
         m = train_step(head, b)
     float(m["rmse"])
     train_s = (time.time() - t) / steps
-    evaluate = SortedEvaluator(model)   # what DeepPot.eval runs
+    evaluate = SortedEvaluator(model, trim=trim)   # what DeepPot.eval runs
     s = data.systems[0]
     evaluate(s.coord[:1], s.atype, s.box[:1], True, False)
     t = time.time()
@@ -205,6 +210,8 @@ def main():
                    "codes")
     p.add_argument("--multitask", action="store_true", help="also time each head's step of a "
                    "two-head multi-task model")
+    p.add_argument("--full-lists", action="store_true", help="also time dpkeras on untrimmed "
+                   "neighbor lists (the ablation of the trimmed ones)")
     a = p.parse_args()
     cfg = config_for(a.descriptor)
     if a.precision != "float64":
@@ -220,6 +227,10 @@ def main():
           + (f", mixed_precision {a.mixed_precision}" if a.mixed_precision else ""))
     print(f"dpkeras     train {ours['train_s']:.4f} s/step   infer {ours['infer_s'] * 1e3:.1f} "
           "ms/frame (192 atoms, neighbor list included)")
+    if a.full_lists:
+        full = bench_dpkeras(cfg, a.steps, a.frames, trim=False)
+        print(f"full lists  train {full['train_s']:.4f} s/step   infer "
+              f"{full['infer_s'] * 1e3:.1f} ms/frame (dpkeras, every sel slot computed)")
     if a.multitask:
         for head, sec in bench_multitask(cfg, a.steps).items():
             print(f"multi-task  train {sec:.4f} s/step of {head} (two heads; "
