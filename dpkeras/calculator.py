@@ -64,12 +64,17 @@ class DP(Calculator):
         cell = np.asarray(atoms.get_cell(), dtype=np.float64).reshape(1, 9) if pbc.all() \
             else None
         coord = atoms.get_positions().astype(np.float64).reshape(1, -1, 3)
-        e, f, v, ae, _ = self.dp.eval(coord, cell, self._types(atoms.get_chemical_symbols()),
-                                      atomic=True)
+        # atomic energies (and the per-atom virials that come with them) only when asked for,
+        # as DeePMD-kit's calculator: MD asks for forces, and the atomic terms cost ~2x
+        atomic = "energies" in properties
+        out = self.dp.eval(coord, cell, self._types(atoms.get_chemical_symbols()),
+                           atomic=atomic)
+        e, f, v = out[:3]
         self.results["energy"] = float(e[0, 0])
         self.results["free_energy"] = float(e[0, 0])
         self.results["forces"] = f[0]
-        self.results["energies"] = ae[0, :, 0]
+        if atomic:
+            self.results["energies"] = out[3][0, :, 0]
         if cell is not None:
             vir = v[0].reshape(3, 3)
             stress = -0.5 * (vir + vir.T) / atoms.get_volume()
