@@ -148,12 +148,14 @@ def _read_graph(path):
     graph) a ``MultiTaskModel`` whose heads share the descriptor (layers shared by
     ``layer_name`` become one layer)."""
     from dpkeras.io.deepmd_pb import read_graph
+    from dpkeras.network import compute_precision
 
-    single, heads = read_graph(path)
-    if heads is None:
-        return build(*single, path)
-    model = MultiTaskModel({"model_dict": {h: normalize_model(cfg)
-                                           for h, (cfg, _) in heads.items()}})
+    single, heads, low = read_graph(path)
+    with compute_precision(low):   # a mixed-precision graph: hidden layers in compute_prec
+        if heads is None:
+            return build(*single, path)
+        model = MultiTaskModel({"model_dict": {h: normalize_model(cfg)
+                                               for h, (cfg, _) in heads.items()}})
     for h, (_, weights) in heads.items():
         model.heads[h].set_variables(weights, f"{path} (head {h})")
     return model

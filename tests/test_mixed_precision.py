@@ -95,3 +95,26 @@ def test_bfloat16_trains_water_and_saves_float32_networks(tmp_path):
     assert e_saved[0, 0] == pytest.approx(e_32[0, 0], rel=1e-12)
     _, optimizer, _ = Trainer(normalize(cfg), str(tmp_path / "again")).build()
     assert not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+
+
+def test_deepmd_kit_float16_graph_reads_and_evaluates_in_float16():
+    """A graph DeePMD-kit 3.2.0 trained with ``mixed_precision`` float16 (weights stored float32,
+    read through the ``Cast`` to float16 before each product; its script says ``precision``
+    "default" for the float32 weights) loads with its hidden layers computed in float16, and
+    gives DeePMD-kit's numbers to float16's precision (the two codes' float16 kernels round
+    differently: ~1e-3 of the largest force, measured 1.0e-3)."""
+    from dpkeras.infer import DeepPot
+
+    fixture = os.path.join(TESTDATA, "water_mixed_prec")
+    ref = np.load(os.path.join(fixture, "reference.npz"))
+    dp = DeepPot(os.path.join(fixture, "frozen_model.pb"))
+    stacks = _stacks(dp.model)
+    assert stacks and {s.compute_prec for s in stacks} == {"float16"}
+    assert {w.dtype for s in stacks for w in s.weights} == {"float32"}
+    for pre, box in (("", ref["box"]), ("nopbc_", None)):
+        e, f, v = dp.eval(ref[pre + "coord"], box, ref[pre + "atype"])[:3]
+        rel = lambda a, k: np.abs(a.ravel() - ref[pre + k].ravel()).max() / \
+            np.abs(ref[pre + k]).max()  # noqa: E731
+        assert rel(e, "energy") < 1e-6
+        assert rel(f, "force") < 3e-3
+        assert rel(v, "virial") < 3e-3

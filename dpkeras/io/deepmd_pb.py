@@ -11,6 +11,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from dpkeras.config.single import mixed_precision_model
 from dpkeras.errors import DPKerasError
 from dpkeras.io.graph_arch import GraphIndex, compressed_tables, fitting_layers, infer_model
 from dpkeras.io.graph_script import merge_with_script
@@ -75,6 +76,13 @@ class FrozenGraph:
             raise DPKerasError(f"{self.path}: train_attr/training_script is not valid JSON; "
                                "the graph is corrupt") from None
 
+    def compute_prec(self):
+        """``training.mixed_precision.compute_prec`` of the stored script (``"float16"`` /
+        ``"bfloat16"``: the hidden layers ran in it), ``None`` without mixed precision."""
+        training = (self.training_script() or {}).get("training")
+        mp = training.get("mixed_precision") if isinstance(training, dict) else None
+        return mp.get("compute_prec") if isinstance(mp, dict) else None
+
     def model_section(self, head=""):
         """The model section: the architecture read from the graph itself
         (:func:`dpkeras.io.graph_arch.infer_model`), checked against and completed by the stored
@@ -91,6 +99,8 @@ class FrozenGraph:
                                "implement DeePMD-kit's spin models")
         # a compressed graph's script keeps `dp compress`'s section: the tables say it all
         script = {k: v for k, v in script.items() if k != "compress"}
+        # mixed precision: the networks were stored in output_prec (float32)
+        script = mixed_precision_model(script, self.training_script().get("training"))
         return merge_with_script(self.path, graph_model, _current_keys(script))
 
 
@@ -154,14 +164,15 @@ def _fitting_weights(g, suffix, resnet_dt=True, layer_name=None, head=""):
 
 def read_graph(path):
     """Parse any frozen graph dpkeras reads (energy and ``dipole``/``polar`` models of every
-    DeePMD-kit era) once. Returns ``((model_config, weights), None)`` for a single-task graph,
-    ``(None, {head: (model_config, weights)})`` in the stored order for a DeePMD-kit 2.2 united
-    multi-task graph (:func:`graph_heads`)."""
+    DeePMD-kit era) once. Returns ``((model_config, weights), None, compute_prec)`` for a
+    single-task graph, ``(None, {head: (model_config, weights)}, compute_prec)`` in the stored
+    order for a DeePMD-kit 2.2 united multi-task graph (:func:`graph_heads`); ``compute_prec``:
+    the precision its hidden layers ran in (``training.mixed_precision``) or ``None``."""
     g = FrozenGraph(path)
     heads = graph_heads(g)
     if heads:
-        return None, {h: read_head(g, h, heads) for h in heads}
-    return read_head(g, None, heads), None
+        return None, {h: read_head(g, h, heads) for h in heads}, g.compute_prec()
+    return read_head(g, None, heads), None, g.compute_prec()
 
 
 def read_head(g, head, heads):

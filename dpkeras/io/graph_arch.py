@@ -58,12 +58,13 @@ class GraphIndex:
                 if n.op in types and not n.name.startswith("gradients")]
 
     def uses(self, name):
-        """Consumers of ``name`` (through its ``/read`` Identity when it is a variable)."""
+        """Consumers of ``name`` (through its ``/read`` Identity when it is a variable, and
+        through the ``Cast`` of a mixed-precision graph's weights)."""
         out = []
         for c in self.consumers.get(name, []):
             if c.name.startswith("gradients"):
                 continue
-            out += self.uses(c.name) if c.op == "Identity" else [c]
+            out += self.uses(c.name) if c.op in ("Identity", "Cast") else [c]
         return out
 
     def producer(self, name, skip=_PASS_THROUGH):
@@ -99,7 +100,7 @@ def activation_after(index, matrix):
                            "is not a DeePMD-kit model dpkeras can read")
     node = mms[0]
     nxt = [c for c in index.uses(node.name) if c.op in ("BiasAdd", "Add", "AddV2")]
-    if nxt and any("bias" in i for i in nxt[0].input):
+    if nxt and any("bias" in getattr(index.producer(i), "name", i) for i in nxt[0].input):
         node = nxt[0]
     frontier, seen = [node], set()
     for _ in range(4):   # composite forms (gelu written out) a few ops downstream

@@ -48,7 +48,8 @@ FILTER=(grep -v -e implib -e libcudart -e DT_DOUBLE -e absl -e oneDNN -e cpu_fea
   "$PY" "$TOOLS/eval_reference.py" frozen_model.pb - reference.npz graph_info.json "${CASES[@]}"
   cp frozen_model.pb lcurve.out reference.npz graph_info.json "$HERE/"
   # model.dp (dp convert-backend frozen_model.pb model.dp) + structure.json + round-trip checks
-  "$PY" "$TOOLS/make_dp.py" "$HERE"
+  # (not for mixed precision: DeePMD-kit's TF backend cannot serialize its float16 graph either)
+  if [ "$NAME" != water_mixed_prec ]; then "$PY" "$TOOLS/make_dp.py" "$HERE"; fi
   if [ "$NAME" = water_se_e2_r ] || [ "$NAME" = water_se_e3 ]; then
     # independent numpy re-implementation of the README "Math" section vs reference.npz
     "$PY" "$TOOLS/check_math.py" "$HERE"
