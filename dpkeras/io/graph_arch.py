@@ -57,14 +57,16 @@ class GraphIndex:
         return [n for n in self.nodes.values()
                 if n.op in types and not n.name.startswith("gradients")]
 
-    def uses(self, name):
-        """Consumers of ``name`` (through its ``/read`` Identity when it is a variable, and
-        through the ``Cast`` of a mixed-precision graph's weights)."""
+    def uses(self, name, through_cast=False):
+        """Consumers of ``name`` (through its ``/read`` Identity when it is a variable;
+        ``through_cast``: also through ``Cast``, as a mixed-precision graph casts its weights
+        to ``compute_prec`` before each product)."""
+        passes = ("Identity", "Cast") if through_cast else ("Identity",)
         out = []
         for c in self.consumers.get(name, []):
             if c.name.startswith("gradients"):
                 continue
-            out += self.uses(c.name) if c.op in ("Identity", "Cast") else [c]
+            out += self.uses(c.name, through_cast) if c.op in passes else [c]
         return out
 
     def producer(self, name, skip=_PASS_THROUGH):
@@ -94,7 +96,8 @@ def _f32(x):
 def activation_after(index, matrix):
     """The activation applied after the product with constant ``matrix``: the op consuming its
     ``MatMul`` (+ bias). ``linear`` when the output goes straight on (reshape, skip, timestep)."""
-    mms = [c for c in index.uses(matrix) if c.op in ("MatMul", "BatchMatMulV2")]
+    mms = [c for c in index.uses(matrix, through_cast=True)
+           if c.op in ("MatMul", "BatchMatMulV2")]
     if not mms:
         raise DPKerasError(f"{index.path}: the weight {matrix!r} feeds no product; the graph "
                            "is not a DeePMD-kit model dpkeras can read")
@@ -401,7 +404,8 @@ def _predecessor(g, index, scope, scopes):
 def _reach(index, scope, scopes):
     """The fitting-layer scopes the input of ``scope``'s product depends on (the search does not
     pass through another layer)."""
-    mms = [c for c in index.uses(scope + "/matrix") if c.op in ("MatMul", "BatchMatMulV2")]
+    mms = [c for c in index.uses(scope + "/matrix", through_cast=True)
+           if c.op in ("MatMul", "BatchMatMulV2")]
     if not mms:
         return set()
     frontier, seen, found = [mms[0].input[0]], set(), set()
