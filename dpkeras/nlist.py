@@ -195,8 +195,8 @@ def trim_type_blocks(nlist, shift, count, sel, multiple=8):
     used = tf.reduce_max(count, axis=[0, 1])                              # [ntypes]
     sel_t = tf.constant(sel, tf.int32)
     widths = tf.minimum(sel_t, tf.maximum(1, (used + multiple - 1) // multiple) * multiple)
-    keep = tf.concat([tf.range(lo, lo + widths[t]) for t, lo in
-                      enumerate(np.cumsum([0] + list(sel))[:-1].tolist())], axis=0)
+    keep = tf.concat([tf.range(lo, lo + widths[t]) for t, lo in enumerate(_block_starts(sel))],
+                     axis=0)
     nf = tf.shape(nlist)[0]
     return (tf.gather(nlist, keep, axis=2), tf.gather(shift, keep, axis=2),
             tf.tile(widths[None], [nf, 1]))
@@ -205,9 +205,13 @@ def trim_type_blocks(nlist, shift, count, sel, multiple=8):
 def kept_slots(sel, widths):
     """The slots of the full ``sel`` layout a list cut to ``widths`` (one int per block, see
     :func:`trim_type_blocks`) keeps, in order (``np.ndarray`` of ints)."""
-    lows = np.cumsum([0] + list(sel))[:-1]
-    return np.concatenate([np.arange(lo, lo + w) for lo, w in zip(lows, widths)]).astype(
-        np.int32)
+    return np.concatenate([np.arange(lo, lo + w) for lo, w in
+                           zip(_block_starts(sel), widths)]).astype(np.int32)
+
+
+def _block_starts(sel):
+    """The first slot of each neighbor-type block of the ``sel`` layout (Python ints)."""
+    return np.cumsum([0] + list(sel))[:-1].tolist()
 
 
 def takes_trimmed(descriptor):
