@@ -104,13 +104,13 @@ def test_type_embedded_models_train_on_water_and_reload(tmp_path, name):
     from dpkeras.trainer import Trainer
 
     descriptor, type_embedding = TEBD_MODELS[name]
-    cfg = small_input(WATER[:3], WATER[3:], numb_steps=200, disp_freq=100, save_freq=200)
+    cfg = small_input(WATER[:3], WATER[3:], numb_steps=100, disp_freq=50, save_freq=100)
     cfg["model"]["descriptor"] = descriptor
     if type_embedding is not None:
         cfg["model"]["type_embedding"] = type_embedding
-    Trainer(normalize(cfg), str(tmp_path), jit_compile=True).run()   # 200 steps: XLA pays
+    Trainer(normalize(cfg), str(tmp_path), jit_compile=True).run()   # 100 steps: XLA pays
     lc = np.loadtxt(tmp_path / "lcurve.out", ndmin=2)
-    assert list(lc[:, 0]) == [0, 100, 200]
+    assert list(lc[:, 0]) == [0, 50, 100]
     assert lc[-1, 1] < 0.5 * lc[0, 1], lc[:, 1]     # validation loss
     assert lc[-1, 3] < 0.5 * lc[0, 3], lc[:, 3]     # validation energy error
     # the run, its .keras file and its SavedModel give the same numbers
