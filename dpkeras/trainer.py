@@ -103,6 +103,10 @@ class _StepSubset:
         """The batches of the subset's steps; ``nlist``: :func:`dpkeras.nlist.batch_args`."""
         return DataSystems.dataset(self, seed, 0, len(self._steps), **nlist)
 
+    def batches(self, seed, **nlist):
+        """:meth:`dataset`'s batches without ``tf.data`` (:meth:`DataSystems.batches`)."""
+        return DataSystems.batches(self, seed, 0, len(self._steps), **nlist)
+
 
 class Trainer:
     """Args:
@@ -406,10 +410,10 @@ class Trainer:
         for h in self.heads:
             if self.multi:
                 stream = _StepSubset(self.train_data[h], [step], _TRAIN_EVAL_STREAM)
-                batch = next(iter(stream.dataset(self.seed, **batch_args(d))))
+                batch = next(stream.batches(self.seed, **batch_args(d)))
                 metrics = eval_step(h, batch, lr)
             elif trained is None:    # the first training batch
-                batch = next(iter(self.train_data[h].dataset(self.seed, 0, 1, **batch_args(d))))
+                batch = next(self.train_data[h].batches(self.seed, 0, 1, **batch_args(d)))
                 metrics = eval_step(h, batch, lr)
             else:
                 metrics = trained[1]
@@ -424,7 +428,7 @@ class Trainer:
         data, nb = self.valid_data[h], self.numb_btch[h]
         if data is None:
             return {k: float("nan") for k in self.losses[h].metric_names()}
-        ds = data.dataset(self.seed, step * nb, step * nb + nb, stream=1, **batch_args(d))
+        ds = data.batches(self.seed, step * nb, step * nb + nb, stream=1, **batch_args(d))
         acc = {}
         for batch in ds:
             for k, v in eval_step(h, batch, self.schedule(step)).items():

@@ -5,6 +5,7 @@ Sampling is a pure function of ``(seed, step)``: the batch of step ``s`` is the 
 run started at 0 or was restarted from a checkpoint, which makes restarts exact.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -156,26 +157,30 @@ class DataSystems:
                 yield self.batch(*self.sample(seed, step, stream))
 
         ds = tf.data.Dataset.from_generator(gen, output_signature=SIGNATURE)
-        return ds.map(lambda b: _add_nlist(b, rcut, sel, mixed_types, trim),
+        return ds.map(tf.autograph.experimental.do_not_convert(
+            lambda b: _add_nlist(b, rcut, sel, mixed_types, trim)),
                       num_parallel_calls=tf.data.AUTOTUNE,
                       deterministic=True).prefetch(tf.data.AUTOTUNE)
+
+    def batches(self, seed, start_step, stop_step, rcut, sel, mixed_types=False, stream=0,
+                trim=None):
+        """The batches of :meth:`dataset`, made one at a time in the caller's thread: for a
+        few batches (a validation pass, a display line), where starting a dataset (about a
+        second) costs more than its prefetching saves."""
+        for step in range(start_step, stop_step):
+            yield with_nlist(self.batch(*self.sample(seed, step, stream)), rcut, sel,
+                             mixed_types, trim)
 
     def frames(self, rcut, sel, mixed_types=False, max_frames=None, batch=None):
         """Every system's frames in order (at most ``max_frames`` per system), as
         ``(system index, first frame index, batch)``, ``batch`` frames at a time (default: the
         system's batch size), with full (untrimmed) neighbor lists as statistics need."""
-
-        def gen():
-            for k, s in enumerate(self.systems):
-                n = s.nframes if max_frames is None else min(s.nframes, max_frames)
-                b = batch or self.batch_sizes[k]
-                for lo in range(0, n, b):
-                    yield k, lo, self.batch(k, np.arange(lo, min(n, lo + b)))
-
-        sig = (tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.int64), SIGNATURE)
-        ds = tf.data.Dataset.from_generator(gen, output_signature=sig)
-        return ds.map(lambda k, lo, b: (k, lo, _add_nlist(b, rcut, sel, mixed_types)),
-                      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(2)
+        for k, s in enumerate(self.systems):
+            n = s.nframes if max_frames is None else min(s.nframes, max_frames)
+            b = batch or self.batch_sizes[k]
+            for lo in range(0, n, b):
+                yield k, lo, with_nlist(self.batch(k, np.arange(lo, min(n, lo + b))), rcut,
+                                        sel, mixed_types)
 
 
 SIGNATURE = {
@@ -213,14 +218,37 @@ def batch_neighbor_list(coord, atype, box, pbc, rcut, sel, mixed_types=False):
         tf.TensorSpec([None, len(sel)], tf.int32)))
 
 
+def with_nlist(batch, rcut, sel, mixed_types=False, trim=None):
+    """A numpy batch (:meth:`DataSystems.batch`) as tensors, with its neighbor lists."""
+    return _add_nlist({k: tf.constant(v, SIGNATURE[k].dtype) for k, v in batch.items()}, rcut,
+                      sel, mixed_types, trim)
+
+
 def _add_nlist(b, rcut, sel, mixed_types, trim=None):
-    nlist, shift, count = batch_neighbor_list(b["coord"], b["atype"], b["box"], b["pbc"], rcut,
-                                              sel, mixed_types)
-    extra = {}
-    if trim == "tail":
-        nlist, shift = trim_padding(nlist, shift)
-    elif trim == "blocks":
-        nlist, shift, extra["nlist_widths"] = trim_type_blocks(nlist, shift, count, sel)
-    elif trim:
+    return dict(b, **_nlist_fn(float(rcut), tuple(int(n) for n in sel), bool(mixed_types), trim)(
+        b["coord"], b["atype"], b["box"], b["pbc"]))
+
+
+@functools.lru_cache(maxsize=None)
+def _nlist_fn(rcut, sel, mixed_types, trim):
+    """The neighbor-list step of every dataset with these settings, traced once per process:
+    tracing it takes seconds, and each dataset (a validation pass at every ``disp_freq``
+    included) would trace its ``map`` again. Returns ``{nlist, shift, nbor_count[,
+    nlist_widths]}``."""
+    if trim not in ("tail", "blocks", None):
         raise ValueError(f"trim must be \"tail\", \"blocks\" or None, not {trim!r}")
-    return dict(b, nlist=nlist, shift=shift, nbor_count=count, **extra)
+
+    def fn(coord, atype, box, pbc):
+        nlist, shift, count = batch_neighbor_list(coord, atype, box, pbc, rcut, sel,
+                                                  mixed_types)
+        extra = {}
+        if trim == "tail":
+            nlist, shift = trim_padding(nlist, shift)
+        elif trim == "blocks":
+            nlist, shift, extra["nlist_widths"] = trim_type_blocks(nlist, shift, count, sel)
+        return dict(nlist=nlist, shift=shift, nbor_count=count, **extra)
+
+    # plain TensorFlow ops (its branches are tf.cond and tf.map_fn): autograph, which would
+    # rewrite the Python source on every trace, is not needed
+    return tf.function(fn, autograph=False, input_signature=[
+        SIGNATURE[k] for k in ("coord", "atype", "box", "pbc")])
