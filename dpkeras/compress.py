@@ -2,8 +2,10 @@
 [--extrapolate=5] [--check_frequency=-1] [--force]``: model compression as ``dp compress``
 (``-s``, ``-e``, ``-f``).
 
-Every embedding net of an ``se_e2_a`` / ``se_e2_r`` / ``se_e3`` descriptor (or such members of a
-hybrid) is replaced by a :class:`dpkeras.tabulate.TabulatedEmbedding`: on each interval a
+Every embedding net of an ``se_e2_a`` / ``se_e2_r`` / ``se_e3`` descriptor, and the net of the
+radial entry of a strip-mode ``se_atten`` / ``se_atten_v2`` (its type-pair net is evaluated once
+per type pair anyway, its attention layers act on the net's output unchanged), also as members
+of a hybrid, is replaced by a :class:`dpkeras.tabulate.TabulatedEmbedding`: on each interval a
 quintic that matches the net's value, first and second derivative at both ends (DeePMD-kit's
 construction). The range is DeePMD-kit's: from ``floor(-davg/dstd)`` (a neighbor at the cut-off,
 or a padded slot) to ``ceil((1/min_nbor_dist - davg)/dstd)``, at ``stride``, then up to
@@ -36,10 +38,18 @@ def _leaves(descriptor):
 def _check_compressible(model):
     for d in _leaves(model.descriptor):
         kind = d.descriptor_type
-        if kind not in ("se_e2_a", "se_e2_r", "se_e3"):
+        if kind in ("se_atten", "se_atten_v2"):
+            if d.tebd_input_mode != "strip":
+                raise DPKerasError(
+                    f"compressing a {kind} descriptor with tebd_input_mode 'concat' is not "
+                    "possible: its embedding net takes the type embeddings with the radial "
+                    "entry, so no table of one variable replaces it (DeePMD-kit compresses "
+                    "only strip mode too); train with tebd_input_mode 'strip' or se_atten_v2")
+        elif kind not in ("se_e2_a", "se_e2_r", "se_e3"):
             raise DPKerasError(f"compressing a {kind} descriptor is not implemented (dpkeras "
-                               "compresses se_e2_a, se_e2_r and se_e3, and hybrids of them)")
-        if getattr(d, "type_embed", None) is not None:
+                               "compresses se_e2_a, se_e2_r, se_e3 and strip-mode se_atten / "
+                               "se_atten_v2, and hybrids of them)")
+        elif getattr(d, "type_embed", None) is not None:
             raise DPKerasError("compressing a type-embedded se_e2_a is not implemented")
         if getattr(d, "tabulated", None):
             raise DPKerasError("the model is compressed already")
@@ -127,6 +137,15 @@ def compress_model(model, min_nbor_dist, stride=0.01, extrapolate=5, check_frequ
     for d, cfg, w in zip(leaves, members, wleaves):
         davg, dstd = d.env_mat.davg.numpy(), d.env_mat.dstd.numpy()
         spec = {}
+        if d.mixed_types():   # strip mode: the one net of the radial entry, every center type
+            lower, upper = table_range(davg[:, :, 0], dstd[:, :, 0], min_nbor_dist,
+                                       d.rcut_smth, d.rcut)
+            table, info = tabulate_net(d.embedding_net, lower, upper, stride, extrapolate)
+            info[5] = float(check_frequency)
+            cfg["tabulated"] = {"embedding": {"nspline": int(table.shape[0]),
+                                              "table_info": info}}
+            w["embeddings"][()] = {"table": table}
+            continue
         for key, net in d.embeddings.items():
             if d.descriptor_type == "se_e3":   # the nets take the angle of two neighbors
                 lower, upper = theta_range(davg, dstd, d.offsets[key[0]], d.offsets[key[1]],

@@ -65,9 +65,11 @@ class Pretrained:
         from dpkeras.config import normalize_model
         from dpkeras.load import heads_of, load
         from dpkeras.multitask import MultiTaskModel
+        from dpkeras.tabulate import refuse_training
 
         self.path = resolve_pretrained(name)
         model, self.kind = load(self.path)
+        refuse_training(model, self.path)
         # a multi-task model: one branch per head; a single-head model is the branch "Default"
         self.heads = heads_of(model)
         self.multitask = isinstance(model, MultiTaskModel)

@@ -23,6 +23,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from dpkeras.errors import DPKerasError
+
 
 @keras.saving.register_keras_serializable(package="dpkeras")
 class TabulatedEmbedding(keras.layers.Layer):
@@ -148,3 +150,14 @@ def beyond_table(model):
         return 0, 0
     return (min(x.check_frequency for x in layers),
             int(sum(float(x.beyond.numpy()) for x in layers)))
+
+
+def refuse_training(model, path):
+    """Raise if ``model`` (read from ``path`` to fine-tune or initialize a training) is
+    compressed: its tables are not trainable, and training only the rest would not be what
+    the user asked for."""
+    if any(getattr(d, "tabulated", None) for d in model.descriptor.leaves()):
+        raise DPKerasError(f"{path}: a compressed model (tabulated embedding nets, from dp "
+                           "compress or python -m dpkeras.compress) cannot be trained: its "
+                           "tables are not trainable; fine-tune or initialize from the model "
+                           "it was compressed from")

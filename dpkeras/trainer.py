@@ -441,8 +441,10 @@ def init_from(nets, model, path):
     ``path``: every head it has by the same name, whole (its descriptor and fitting), or else
     its descriptor only. Returns the heads left to initialize from data."""
     from dpkeras.load import heads_of, load
+    from dpkeras.tabulate import refuse_training
 
     src, _ = load(path)
+    refuse_training(src, path)
     if src.get_type_map() != model.get_type_map():
         raise DPKerasError(f"{path}: type_map {src.get_type_map()} differs from input.json's "
                            f"{model.get_type_map()}")

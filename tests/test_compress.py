@@ -74,16 +74,20 @@ def test_compress_refuses_a_model_it_cannot_check_or_tabulate(tmp_path):
     with pytest.raises(DPKerasError, match="differs from the original .* --force"):
         compress(src, str(tmp_path / "coarse"), [system], stride=0.5)
     assert not os.path.exists(tmp_path / "coarse")
-    with pytest.raises(DPKerasError, match="compressing a se_atten descriptor"):
+    with pytest.raises(DPKerasError, match="compressing a se_atten descriptor with "
+                       "tebd_input_mode 'concat' is not possible.*strip"):
         compress(os.path.join(TESTDATA, "water_dpa1", "frozen_model.pb"),
                  str(tmp_path / "x"), [system])
 
 
-@pytest.mark.parametrize("kind", ["water_se_e3", "water_hybrid"])
-def test_compressed_se_e3_and_hybrid_give_the_original_numbers(kind):
+@pytest.mark.parametrize("kind", ["water_se_e3", "water_hybrid", "water_dpa1_strip",
+                                  "water_se_atten_v2"])
+def test_compressed_se_e3_hybrid_and_strip_se_atten_give_the_original_numbers(kind):
     """se_e3 (its nets take the angle of two neighbors, tabulated over the bound of
-    ``dpkeras.compress.theta_range``) and a hybrid, at the default stride 0.01: within 1e-9
-    of the uncompressed DeePMD-kit 3.2.0 model on DFT water frames."""
+    ``dpkeras.compress.theta_range``), a hybrid, and strip-mode se_atten (with an excluded
+    type pair) and se_atten_v2 (gelu, two attention layers: the net of the radial entry is
+    tabulated, the attention layers act on its output as before), at the default stride 0.01:
+    within 1e-9 of the uncompressed DeePMD-kit 3.2.0 model on DFT water frames."""
     from dpkeras.compress import compress_model
     from dpkeras.load import load_model
 
@@ -164,3 +168,38 @@ def test_tables_written_in_deepmd_layout_load_into_the_by_power_weights():
         np.testing.assert_allclose(g.numpy(), expect, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(tape.gradient(s, x).numpy()[:, 0],
                                    dexpect @ np.arange(1.0, 6.0), rtol=1e-10, atol=1e-10)
+
+
+def test_compressed_se_atten_v2_round_trips_and_refuses_training(tmp_path):
+    """A compressed se_atten_v2 saved as .keras and as a SavedModel loads back to the same
+    numbers with its table checks; fine-tuning it or initializing a training from it is refused
+    by name (its tables are not trainable)."""
+    from conftest import small_input
+    from dpkeras.compress import compress_model
+    from dpkeras.config import normalize
+    from dpkeras.export import save_model
+    from dpkeras.finetune import Pretrained
+    from dpkeras.load import load_model
+    from dpkeras.tabulate import beyond_table
+    from dpkeras.trainer import Trainer
+
+    model, _ = load_model(os.path.join(TESTDATA, "water_se_atten_v2", "frozen_model.pb"))
+    small = compress_model(model, MIN_NBOR_DIST, stride=0.01, extrapolate=5, check_frequency=3)
+    ref = np.load(os.path.join(TESTDATA, "water_se_atten_v2", "reference.npz"))
+    frame = (ref["coord"][:1], ref["box"][:1], ref["atype"])
+    want = DeepPot.from_model(small).eval(*frame)
+    for name in ("compressed.keras", "compressed_savedmodel"):
+        save_model(small, str(tmp_path / name))
+        back, _ = load_model(str(tmp_path / name))
+        assert back.descriptor.tabulated == small.descriptor.tabulated
+        for g, w in zip(DeepPot.from_model(back).eval(*frame), want):
+            assert max_rel(g, w) < 1e-12
+        assert beyond_table(back) == (3, 0)
+    path = str(tmp_path / "compressed.keras")
+    with pytest.raises(DPKerasError, match="compressed model .* cannot be trained"):
+        Pretrained(path)
+    cfg = small_input(WATER[3:], numb_steps=1)
+    cfg["model"] = model.get_config_deepmd()
+    with pytest.raises(DPKerasError, match="compressed model .* cannot be trained"):
+        Trainer(normalize(cfg), str(tmp_path / "run"), init_model=path,
+                skip_neighbor_stat=True).run()

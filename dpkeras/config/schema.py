@@ -55,7 +55,8 @@ _TF_ONLY = "is not used by DeePMD-kit's TF se_atten; set the type embedding with
 DESCRIPTOR_SE_ATTEN = dict(DESCRIPTOR_SE_E2_A)
 DESCRIPTOR_SE_ATTEN.update({
     "type": "se_atten",
-    "tabulated": Unsupported(None, "(compressed se_atten) is not implemented yet"),
+    # dpkeras: strip mode's geometric net as a compression table (dpkeras.compress)
+    "tabulated": None,
     "compressible": Unsupported(False),
     "lmax": Unsupported(None),
     "attn": 128,

@@ -167,7 +167,8 @@ class DescrptSeAtten(Descriptor):
                  attn=128, attn_layer=2, attn_dotr=True, attn_mask=False, ln_eps=None,
                  trainable_ln=True, set_davg_zero=True, exclude_types=(), type_embedding=None,
                  tebd_input_mode="concat", smooth_type_embedding=False, trainable=True,
-                 seed=None, precision="float64", shared_type_embedding=None, **kwargs):
+                 seed=None, precision="float64", shared_type_embedding=None, tabulated=None,
+                 **kwargs):
         kwargs.setdefault("dtype", "float64")
         super().__init__(trainable=trainable, **kwargs)
         self.ntypes = int(ntypes)
@@ -201,10 +202,23 @@ class DescrptSeAtten(Descriptor):
         self.env_mat = EnvMat(self.ntypes, self.nnei, self.rcut, self.rcut_smth, name="env_mat")
         strip = self.tebd_input_mode == "strip"
         in_dim = 1 if strip else 1 + self.tebd_dim * (1 if self.type_one_side else 2)
-        self.embedding_net = EmbeddingNet(in_dim, self.neuron,
-                                          activation_function=activation_function,
-                                          resnet_dt=resnet_dt, seed=child_seed(seed, 0),
-                                          dtype=self.net_dtype, name="embedding")
+        # {"embedding": {"nspline", "table_info"}}: the strip-mode net of the radial entry
+        # compressed (dpkeras.compress; the type-pair net is evaluated once per pair anyway)
+        self.tabulated = tabulated
+        if tabulated is not None:
+            if not strip:
+                raise ValueError("only strip mode's embedding net can be tabulated")
+            from dpkeras.tabulate import TabulatedEmbedding
+
+            spec = tabulated["embedding"]
+            self.embedding_net = TabulatedEmbedding(spec["nspline"], self.neuron[-1],
+                                                    spec["table_info"], dtype=self.net_dtype,
+                                                    name="embedding")
+        else:
+            self.embedding_net = EmbeddingNet(in_dim, self.neuron,
+                                              activation_function=activation_function,
+                                              resnet_dt=resnet_dt, seed=child_seed(seed, 0),
+                                              dtype=self.net_dtype, name="embedding")
         # strip mode: the net of the (neighbor, center) type-embedding pair
         self.embedding_strip = EmbeddingNet(
             2 * self.tebd_dim, self.neuron, activation_function=activation_function,
@@ -221,6 +235,12 @@ class DescrptSeAtten(Descriptor):
     # --- getters ---------------------------------------------------------------------------
     def get_dim_out(self):
         return self.neuron[-1] * self.axis_neuron
+
+    @property
+    def embedding_nets(self):
+        """``{name: net}`` of the embedding nets (as ``se_e2_a``'s; the tables' checks read
+        it, :func:`dpkeras.tabulate.beyond_table`)."""
+        return {"embedding": self.embedding_net}
 
     # --- math ------------------------------------------------------------------------------
     def call(self, rij, mask, atype, type_counts=None, nei_type=None):
@@ -325,12 +345,19 @@ class DescrptSeAtten(Descriptor):
                    tebd_input_mode=self.tebd_input_mode,
                    smooth_type_embedding=self.smooth_type_embedding, seed=self.seed,
                    precision=self.precision)
+        if self.tabulated is not None:
+            cfg["tabulated"] = self.tabulated
         return cfg
 
     # --- DeePMD-kit's serialized dict --------------------------------------------------------
     def serialize(self, type_map=None):
         """DeePMD-kit's ``dpa1`` dict (``@version`` 2), as its TF backend serializes
         ``se_atten`` (so that ``dp convert-backend`` rebuilds the same TF graph)."""
+        if self.tabulated is not None:
+            raise DPKerasError(f"a compressed (tabulated) {self.descriptor_type} descriptor has "
+                               "no DeePMD-kit serialized form (DeePMD-kit's TF backend cannot "
+                               "serialize it either); save the model as .keras or a "
+                               "SavedModel directory")
         if self.smooth_type_embedding:
             raise DPKerasError(f"a {self.descriptor_type} descriptor with smooth_type_embedding "
                                "has no DeePMD-kit serialized form: DeePMD-kit's own TF backend "
