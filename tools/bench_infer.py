@@ -12,6 +12,10 @@ one frame of DFT water (data_3 frame 0, replicated to the requested sizes) ``--r
 after a warm-up, in the same run, with 2 threads; the median wall time per frame is printed,
 with the ratios dpkeras / DeePMD-kit (below 1: dpkeras faster) and the largest force difference
 between each compressed model and its original.
+
+``--memory N``: also the peak resident memory (RSS) of one N-atom evaluation of each model, each
+in a fresh process of its own code: the peak after loading the model (and a warm-up evaluation
+of one water molecule) and the peak after the N-atom frame.
 """
 
 import argparse
@@ -46,6 +50,28 @@ for pb in sys.argv[3:]:
     out[pb] = res
 print("JSON" + json.dumps(out))
 """
+
+
+MEMORY_EVAL = r"""
+import resource, sys, numpy as np
+from MODULE import DeepPot
+d, n = np.load(sys.argv[1]), sys.argv[2]
+dp = DeepPot(sys.argv[3])
+c, b, t = d["coord_" + n], d["box_" + n], d["type_" + n]
+dp.eval(c[:, :9], b, t[:3])
+loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+dp.eval(c, b, t)
+print("RSS", loaded, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_rss(python, module, frames_npz, n, model, env):
+    """``(MB after loading, MB peak of the evaluation)`` of one ``n``-atom frame, in a fresh
+    process (Linux ``ru_maxrss``, KiB)."""
+    r = subprocess.run([python, "-c", MEMORY_EVAL.replace("MODULE", module), frames_npz,
+                        str(n), model], capture_output=True, text=True, env=env, check=True)
+    loaded, peak = r.stdout.split("RSS", 1)[1].split()
+    return int(loaded) / 1024, int(peak) / 1024
 
 
 def frames(sizes, repeat):
@@ -104,8 +130,11 @@ def main():
     p.add_argument("--atoms", default="192,1536")
     p.add_argument("--repeat", type=int, default=10)
     p.add_argument("--stride", type=float, default=0.01)
+    p.add_argument("--memory", type=int, metavar="N", help="peak RSS of one N-atom evaluation")
     a = p.parse_args()
     sizes = [int(x) for x in a.atoms.split(",")]
+    if a.memory and a.memory not in sizes:
+        sizes.append(a.memory)
     work = tempfile.mkdtemp(prefix="bench_infer_")
     data = frames(sizes, a.repeat)
     np.savez(os.path.join(work, "frames.npz"), **data)
@@ -139,6 +168,17 @@ def main():
                 f0, f1 = np.array(rows[base][n]["force"]), np.array(rows[name][n]["force"])
                 print(f"{name} vs {base}, {n} atoms: max force difference "
                       f"{np.abs(f1 - f0).max() / np.abs(f0).max():.1e} (relative)")
+    if a.memory:
+        npz = os.path.join(work, "frames.npz")
+        models = [("dpkeras", sys.executable, "dpkeras.infer", orig),
+                  ("dpkeras compressed", sys.executable, "dpkeras.infer", mine)]
+        if theirs:
+            models += [("DeePMD-kit", a.vs_deepmd, "deepmd.infer", orig),
+                       ("DeePMD-kit compressed", a.vs_deepmd, "deepmd.infer", theirs)]
+        for name, python, module, path in models:
+            loaded, peak = peak_rss(python, module, npz, a.memory, path, env)
+            print(f"{name:<24} peak RSS, {a.memory} atoms: {peak:8.0f} MB "
+                  f"(after loading: {loaded:.0f} MB)")
 
 
 if __name__ == "__main__":
