@@ -125,6 +125,7 @@ def compress_model(model, min_nbor_dist, stride=0.01, extrapolate=5, check_frequ
     ``check_frequency > 0``: evaluators warn every that many evaluations when inputs fell
     outside the tables (:func:`dpkeras.tabulate.beyond_table`)."""
     from dpkeras.config import normalize_model
+    from dpkeras.descriptor.se_base import net_key
     from dpkeras.model.build import build
 
     _check_compressible(model)
@@ -137,16 +138,8 @@ def compress_model(model, min_nbor_dist, stride=0.01, extrapolate=5, check_frequ
     for d, cfg, w in zip(leaves, members, wleaves):
         davg, dstd = d.env_mat.davg.numpy(), d.env_mat.dstd.numpy()
         spec = {}
-        if d.mixed_types():   # strip mode: the one net of the radial entry, every center type
-            lower, upper = table_range(davg[:, :, 0], dstd[:, :, 0], min_nbor_dist,
-                                       d.rcut_smth, d.rcut)
-            table, info = tabulate_net(d.embedding_net, lower, upper, stride, extrapolate)
-            info[5] = float(check_frequency)
-            cfg["tabulated"] = {"embedding": {"nspline": int(table.shape[0]),
-                                              "table_info": info}}
-            w["embeddings"][()] = {"table": table}
-            continue
-        for key, net in d.embeddings.items():
+        # per-type nets, or (strip-mode se_atten) the one net of the radial entry, key ()
+        for key, net in d.nets_by_key().items():
             if d.descriptor_type == "se_e3":   # the nets take the angle of two neighbors
                 lower, upper = theta_range(davg, dstd, d.offsets[key[0]], d.offsets[key[1]],
                                            min_nbor_dist, d.rcut_smth, d.rcut)
@@ -156,8 +149,7 @@ def compress_model(model, min_nbor_dist, stride=0.01, extrapolate=5, check_frequ
                                            min_nbor_dist, d.rcut_smth, d.rcut)
             table, info = tabulate_net(net, lower, upper, stride, extrapolate)
             info[5] = float(check_frequency)
-            name = "_".join(map(str, key))
-            spec[name] = {"nspline": int(table.shape[0]), "table_info": info}
+            spec[net_key(key)] = {"nspline": int(table.shape[0]), "table_info": info}
             w["embeddings"][key] = {"table": table}
         cfg["tabulated"] = spec
     return build(section, weights, "the compressed model")

@@ -144,7 +144,7 @@ def beyond_table(model):
     tables and the inputs they have seen outside their range so far (``(0, 0)``: no table is
     checked)."""
     layers = [net for d in model.descriptor.leaves()
-              for net in getattr(d, "embedding_nets", {}).values()
+              for net in d.nets_by_key().values()
               if isinstance(net, TabulatedEmbedding) and net.beyond is not None]
     if not layers:
         return 0, 0

@@ -152,11 +152,9 @@ class DataSystems:
         ``"blocks"`` each type block's padding, :func:`dpkeras.nlist.trim_type_blocks`, and adds
         ``nlist_widths``)."""
 
-        def gen():
-            for step in range(start_step, stop_step):
-                yield self.batch(*self.sample(seed, step, stream))
-
-        ds = tf.data.Dataset.from_generator(gen, output_signature=SIGNATURE)
+        ds = tf.data.Dataset.from_generator(
+            lambda: _numpy_batches(self, seed, start_step, stop_step, stream),
+            output_signature=SIGNATURE)
         return ds.map(tf.autograph.experimental.do_not_convert(
             lambda b: _add_nlist(b, rcut, sel, mixed_types, trim)),
                       num_parallel_calls=tf.data.AUTOTUNE,
@@ -167,9 +165,8 @@ class DataSystems:
         """The batches of :meth:`dataset`, made one at a time in the caller's thread: for a
         few batches (a validation pass, a display line), where starting a dataset (about a
         second) costs more than its prefetching saves."""
-        for step in range(start_step, stop_step):
-            yield with_nlist(self.batch(*self.sample(seed, step, stream)), rcut, sel,
-                             mixed_types, trim)
+        for b in _numpy_batches(self, seed, start_step, stop_step, stream):
+            yield with_nlist(b, rcut, sel, mixed_types, trim)
 
     def frames(self, rcut, sel, mixed_types=False, max_frames=None, batch=None):
         """Every system's frames in order (at most ``max_frames`` per system), as
@@ -216,6 +213,14 @@ def batch_neighbor_list(coord, atype, box, pbc, rcut, sel, mixed_types=False):
     return tf.map_fn(one, (coord, atype, box), fn_output_signature=(
         tf.TensorSpec([None, nnei], tf.int32), tf.TensorSpec([None, nnei, 3], coord.dtype),
         tf.TensorSpec([None, len(sel)], tf.int32)))
+
+
+def _numpy_batches(data, seed, start_step, stop_step, stream):
+    """The numpy batches of steps ``[start_step, stop_step)`` of ``data`` (a
+    :class:`DataSystems`, or a view that redefines ``sample``, as the trainer's per-head step
+    subsets do: a plain function, so their ``sample`` is the one called)."""
+    for step in range(start_step, stop_step):
+        yield data.batch(*data.sample(seed, step, stream))
 
 
 def with_nlist(batch, rcut, sel, mixed_types=False, trim=None):

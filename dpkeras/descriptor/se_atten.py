@@ -202,15 +202,16 @@ class DescrptSeAtten(Descriptor):
         self.env_mat = EnvMat(self.ntypes, self.nnei, self.rcut, self.rcut_smth, name="env_mat")
         strip = self.tebd_input_mode == "strip"
         in_dim = 1 if strip else 1 + self.tebd_dim * (1 if self.type_one_side else 2)
-        # {"embedding": {"nspline", "table_info"}}: the strip-mode net of the radial entry
-        # compressed (dpkeras.compress; the type-pair net is evaluated once per pair anyway)
+        # {"all": {"nspline", "table_info"}}: the strip-mode net of the radial entry compressed
+        # (dpkeras.compress; the type-pair net is evaluated once per pair anyway)
         self.tabulated = tabulated
         if tabulated is not None:
             if not strip:
                 raise ValueError("only strip mode's embedding net can be tabulated")
+            from dpkeras.descriptor.se_base import net_key
             from dpkeras.tabulate import TabulatedEmbedding
 
-            spec = tabulated["embedding"]
+            spec = tabulated[net_key(())]
             self.embedding_net = TabulatedEmbedding(spec["nspline"], self.neuron[-1],
                                                     spec["table_info"], dtype=self.net_dtype,
                                                     name="embedding")
@@ -235,12 +236,6 @@ class DescrptSeAtten(Descriptor):
     # --- getters ---------------------------------------------------------------------------
     def get_dim_out(self):
         return self.neuron[-1] * self.axis_neuron
-
-    @property
-    def embedding_nets(self):
-        """``{name: net}`` of the embedding nets (as ``se_e2_a``'s; the tables' checks read
-        it, :func:`dpkeras.tabulate.beyond_table`)."""
-        return {"embedding": self.embedding_net}
 
     # --- math ------------------------------------------------------------------------------
     def call(self, rij, mask, atype, type_counts=None, nei_type=None):

@@ -85,18 +85,18 @@ class DescrptSe(Descriptor):
         # string keys: TF's object tracking (checkpoints, SavedModel) needs them
         self.tabulated = tabulated   # {net key: {"nspline", "table_info"}}: compressed nets
         self.embedding_nets = {
-            _net_key(key): self._make_net(key, activation_function, resnet_dt, seed)
+            net_key(key): self._make_net(key, activation_function, resnet_dt, seed)
             for key in self.embedding_keys()}
         bounds = np.cumsum([0] + self.sel)
         self.offsets = [(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:])]
         self.built = True
 
     def _make_net(self, key, activation_function, resnet_dt, seed):
-        name = "embedding_" + _net_key(key)
+        name = "embedding_" + net_key(key)
         if self.tabulated is not None:   # DeePMD-kit's compressed nets (dpkeras.tabulate)
             from dpkeras.tabulate import TabulatedEmbedding
 
-            spec = self.tabulated[_net_key(key)]
+            spec = self.tabulated[net_key(key)]
             return TabulatedEmbedding(spec["nspline"], self.neuron[-1], spec["table_info"],
                                       dtype=self.net_dtype, name=name)
         return EmbeddingNet(self._embedding_input_dim(), self.neuron,
@@ -309,7 +309,7 @@ class DescrptSe(Descriptor):
         return section, variables, None
 
 
-def _net_key(key):
+def net_key(key):
     """``(t_i, t_j)`` -> ``"ti_tj"``; ``()`` (the one net of a type embedding) -> ``"all"``."""
     return "_".join(map(str, key)) if key else "all"
 
