@@ -3,15 +3,15 @@
 (``-s``, ``-e``, ``-f``).
 
 Every embedding net of an ``se_e2_a`` / ``se_e2_r`` / ``se_e3`` descriptor, and the net of the
-radial entry of a strip-mode ``se_atten`` / ``se_atten_v2`` (its type-pair net is evaluated once
-per type pair anyway, its attention layers act on the net's output unchanged), also as members
-of a hybrid, is replaced by a :class:`dpkeras.tabulate.TabulatedEmbedding`: on each interval a
+radial entry of a strip-mode ``se_atten`` / ``se_atten_v2`` (its type-pair net becomes a
+:class:`dpkeras.tabulate.PairTable` of its value at every type pair; its attention layers act on
+the nets' output unchanged), also as members of a hybrid, is replaced by a
+:class:`dpkeras.tabulate.TabulatedEmbedding`: on each interval a
 quintic that matches the net's value, first and second derivative at both ends (DeePMD-kit's
 construction). The range is DeePMD-kit's: from ``floor(-davg/dstd)`` (a neighbor at the cut-off,
 or a padded slot) to ``ceil((1/min_nbor_dist - davg)/dstd)``, at ``stride``, then up to
 ``extrapolate`` times the upper bound at ``10 * stride`` (``se_e3``: the bound of
-:func:`theta_range`). ``min_nbor_dist`` comes from the frames of ``--system`` (or a DeePMD-kit
-graph's ``train_attr/min_nbor_dist``).
+:func:`theta_range`). ``min_nbor_dist`` comes from the frames of ``--system``.
 
 After tabulating, the compressed model is checked against the original on the frames of
 ``--system``; the largest relative energy / force / virial differences are printed and a model
@@ -151,6 +151,8 @@ def compress_model(model, min_nbor_dist, stride=0.01, extrapolate=5, check_frequ
             info[5] = float(check_frequency)
             spec[net_key(key)] = {"nspline": int(table.shape[0]), "table_info": info}
             w["embeddings"][key] = {"table": table}
+        if getattr(d, "embedding_strip", None) is not None:   # strip mode: E of every type pair
+            w["embedding_strip"] = {"table": d.pair_table().numpy()}
         cfg["tabulated"] = spec
     return build(section, weights, "the compressed model")
 

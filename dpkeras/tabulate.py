@@ -108,6 +108,45 @@ class TabulatedEmbedding(keras.layers.Layer):
         return cfg
 
 
+@keras.saving.register_keras_serializable(package="dpkeras")
+class PairTable(keras.layers.Layer):
+    """``index [...] -> E [..., out_dim]``: a type-pair net of a compressed strip-mode
+    ``se_atten`` as a constant table, one row per (center, neighbor) type pair (DeePMD-kit's
+    ``two_embd``; row ``t_i * (ntypes + 1) + t_j``, the padding type included).
+
+    Args:
+      npair: rows, ``(ntypes + 1) ** 2``.
+      out_dim: width ``M`` of the net it replaces.
+    """
+
+    def __init__(self, npair, out_dim, **kwargs):
+        kwargs.setdefault("dtype", "float64")
+        kwargs.setdefault("trainable", False)
+        super().__init__(**kwargs)
+        self.npair, self.out_dim = int(npair), int(out_dim)
+        self.table = self.add_weight(name="table", shape=(self.npair, self.out_dim),
+                                     initializer="zeros", trainable=False)
+        self.built = True
+
+    def call(self, index):
+        return tf.gather(tf.convert_to_tensor(self.table), index)
+
+    def get_numpy(self):
+        return {"table": self.table.numpy()}
+
+    def set_numpy(self, weights):
+        table = np.asarray(weights["table"])
+        if table.shape != (self.npair, self.out_dim):
+            raise ValueError(f"type-pair table shape {table.shape} != "
+                             f"{(self.npair, self.out_dim)}")
+        self.table.assign(table)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(npair=self.npair, out_dim=self.out_dim)
+        return cfg
+
+
 def _by_power(table, nspline, out_dim):
     """DeePMD-kit's ``table [nspline, 6 M]`` -> ``[6, nspline, M]``."""
     return np.asarray(table).reshape(nspline, out_dim, 6).transpose(2, 0, 1)

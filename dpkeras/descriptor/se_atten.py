@@ -202,29 +202,32 @@ class DescrptSeAtten(Descriptor):
         self.env_mat = EnvMat(self.ntypes, self.nnei, self.rcut, self.rcut_smth, name="env_mat")
         strip = self.tebd_input_mode == "strip"
         in_dim = 1 if strip else 1 + self.tebd_dim * (1 if self.type_one_side else 2)
-        # {"all": {"nspline", "table_info"}}: the strip-mode net of the radial entry compressed
-        # (dpkeras.compress; the type-pair net is evaluated once per pair anyway)
+        # {"all": {"nspline", "table_info"}}: compressed (dpkeras.compress, or DeePMD-kit's
+        # dp compress): the strip-mode net of the radial entry is a table of polynomials and the
+        # type-pair net a table of its value at every type pair
         self.tabulated = tabulated
         if tabulated is not None:
             if not strip:
                 raise ValueError("only strip mode's embedding net can be tabulated")
             from dpkeras.descriptor.se_base import net_key
-            from dpkeras.tabulate import TabulatedEmbedding
+            from dpkeras.tabulate import PairTable, TabulatedEmbedding
 
             spec = tabulated[net_key(())]
             self.embedding_net = TabulatedEmbedding(spec["nspline"], self.neuron[-1],
                                                     spec["table_info"], dtype=self.net_dtype,
                                                     name="embedding")
+            self.embedding_strip = PairTable((self.ntypes + 1) ** 2, self.neuron[-1],
+                                             dtype=self.net_dtype, name="embedding_strip")
         else:
             self.embedding_net = EmbeddingNet(in_dim, self.neuron,
                                               activation_function=activation_function,
                                               resnet_dt=resnet_dt, seed=child_seed(seed, 0),
                                               dtype=self.net_dtype, name="embedding")
-        # strip mode: the net of the (neighbor, center) type-embedding pair
-        self.embedding_strip = EmbeddingNet(
-            2 * self.tebd_dim, self.neuron, activation_function=activation_function,
-            resnet_dt=resnet_dt, seed=child_seed(seed, 2), dtype=self.net_dtype,
-            name="embedding_strip") if strip else None
+            # strip mode: the net of the (neighbor, center) type-embedding pair
+            self.embedding_strip = EmbeddingNet(
+                2 * self.tebd_dim, self.neuron, activation_function=activation_function,
+                resnet_dt=resnet_dt, seed=child_seed(seed, 2), dtype=self.net_dtype,
+                name="embedding_strip") if strip else None
         self.attention_layers = [
             AttentionLayer(self.neuron[-1], self.attn, dotr=self.attn_dotr,
                            do_mask=self.attn_mask, ln_eps=self.ln_eps,
@@ -317,14 +320,25 @@ class DescrptSeAtten(Descriptor):
         return tf.clip_by_value(1.0 - u * u * u, 0.0, 1.0)
 
     def _pair_type_embedding(self, tebd, atype_f, nei_type, sw):
-        """Strip mode ``E_ij [n, nnei, M1]``: the strip net evaluated once per (center,
-        neighbor) type pair, padding type included, then looked up."""
+        """Strip mode ``E_ij [n, nnei, M1]``: :meth:`pair_table` looked up."""
+        e = tf.gather(self.pair_table(tebd), atype_f[:, None] * (self.ntypes + 1) + nei_type)
+        return e if sw is None else e * sw[..., None]
+
+    def pair_table(self, tebd=None):
+        """Strip mode ``[(ntypes + 1)^2, M1]``: ``E`` of every (center, neighbor) type pair,
+        padding type included, row ``t_i * (ntypes + 1) + t_j``: the strip net evaluated once
+        per pair (``tebd``: the type embedding table, in the network precision), or a
+        compressed model's table."""
+        from dpkeras.tabulate import PairTable
+
+        if isinstance(self.embedding_strip, PairTable):
+            return tf.convert_to_tensor(self.embedding_strip.table)
+        if tebd is None:
+            tebd = tf.cast(self.type_embed.table(), self.net_dtype)
         nt = self.ntypes + 1
         nei = tf.tile(tebd[None, :, :], [nt, 1, 1])                  # [center, neighbor, T]
         ctr = tf.tile(tebd[:, None, :], [1, nt, 1])
-        table = self.embedding_strip(tf.reshape(tf.concat([nei, ctr], -1), [nt * nt, -1]))
-        e = tf.gather(table, atype_f[:, None] * nt + nei_type)
-        return e if sw is None else e * sw[..., None]
+        return self.embedding_strip(tf.reshape(tf.concat([nei, ctr], -1), [nt * nt, -1]))
 
     def get_config(self):
         cfg = super().get_config()

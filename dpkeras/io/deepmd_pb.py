@@ -13,7 +13,8 @@ import tensorflow as tf
 
 from dpkeras.config.single import mixed_precision_model
 from dpkeras.errors import DPKerasError
-from dpkeras.io.graph_arch import GraphIndex, compressed_tables, fitting_layers, infer_model
+from dpkeras.io.graph_arch import (GraphIndex, compressed_attention, compressed_tables,
+                                   fitting_layers, infer_model)
 from dpkeras.io.graph_script import merge_with_script
 
 
@@ -398,6 +399,10 @@ def _read_attention_descriptor(g, dcfg, ntypes, sfx):
     nlayer = len(dcfg["neuron"])
     resnet_dt = dcfg.get("resnet_dt", False)
     prefix = f"filter_type_all{sfx}"
+    if dcfg.get("tabulated"):   # dp compress: DeePMD-kit's tables (dpkeras.tabulate)
+        table, _, _, pair, _ = compressed_attention(g, g.index, prefix)
+        return {"davg": davg, "dstd": dstd, "embeddings": {(): {"table": table}},
+                "attention": [], "embedding_strip": {"table": pair}}
     # DeePMD-kit <= 2.2.2 repeats a hybrid member's suffix on the embedding net's names
     rep = sfx if sfx and f"{prefix}/matrix_1{sfx}" in g.consts else ""
     embedding = _embedding_weights(g, prefix, rep, nlayer, resnet_dt)

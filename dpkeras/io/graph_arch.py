@@ -17,6 +17,9 @@ own test suite and converted graphs do not have):
   ``share_*`` and ``final_layer*`` scopes (so DeePMD-kit 2.2's ``layer_name`` sharing reads like
   any net), ``numb_fparam``/``numb_aparam`` (``fitting_attr/dfparam``, ``daparam``), and for
   tensor models ``model_attr/model_type``, ``model_attr/sel_type`` and polar's ``fit_diag``.
+* compressed graphs (``dp compress``): the tables of the ``TabulateFusionSeA``/``SeR`` ops
+  (:func:`compressed_tables`) and of ``TabulateFusionSeAtten`` with its type-pair table
+  (:func:`compressed_attention`); only the nets' last width is known then.
 
 :func:`infer_model` returns a DeePMD-kit ``model`` section (keys as in ``input.json``);
 :func:`dpkeras.io.graph_script.merge_with_script` checks it against a stored training script.
@@ -158,13 +161,13 @@ def _member_suffix(node):
 
 def _env_members(g, index):
     """One ``(suffix, kind, rcut, rcut_smth, sel)`` per environment op, in member order."""
-    tab = [n for n in index.ops(*_TABULATE_OPS) if n.op not in ("TabulateFusionSeA",
-                                                                 "TabulateFusionSeR")]
+    tab = [n for n in index.ops(*_TABULATE_OPS) if n.op not in (
+        "TabulateFusionSeA", "TabulateFusionSeR", "TabulateFusionSeAtten")]
     if tab:
         raise DPKerasError(
             f"{g.path}: a compressed graph with op {tab[0].op} (`dp compress` of an se_e3 or "
-            "se_atten model); dpkeras reads compressed se_e2_a and se_e2_r graphs only: use the "
-            "graph from before `dp compress`")
+            "type-embedded se_e2_a model); dpkeras reads compressed se_e2_a, se_e2_r and "
+            "strip-mode se_atten graphs only: use the graph from before `dp compress`")
     out = []
     for node in index.ops(*_ENV_OPS):
         kind = _ENV_OPS[node.op]
@@ -228,6 +231,34 @@ def compressed_tables(g, index, sfx, ntypes):
         for key, (_, table, info, width) in zip(keys, items):
             tables[key] = (np.asarray(table), [float(x) for x in np.ravel(info)], width)
     return tables
+
+
+def compressed_attention(g, index, prefix):
+    """A compressed strip-mode se_atten (``dp compress``: op ``TabulateFusionSeAtten`` in
+    ``prefix``, attn_layer 0): ``(table [nspline, 6 M], table_info [6], M, pair table
+    [(ntypes + 1)^2, M], smooth)``, the pair table being the type-pair net's value at every
+    (center, neighbor) type pair (DeePMD-kit's ``two_embd``, looked up, times the switch when
+    ``smooth``); ``None`` for an uncompressed graph."""
+    ops = [n for n in index.ops("TabulateFusionSeAtten") if n.name.split("/")[0] == prefix]
+    if not ops:
+        return None
+    if len(ops) != 1:
+        raise DPKerasError(f"{g.path}: {len(ops)} TabulateFusionSeAtten ops in {prefix}")
+    n = ops[0]
+    table, info = (g.consts.get(getattr(index.producer(i), "name", "")) for i in n.input[:2])
+    lookup = index.producer(n.input[4])
+    smooth = lookup is not None and lookup.op == "Mul"
+    if smooth:   # se_atten_v2 / smooth_type_embedding: E_ij times the switch of r_ij
+        lookup = next((p for p in map(index.producer, lookup.input)
+                       if p is not None and p.op in ("GatherV2", "ResourceGather")), None)
+    pair = None
+    if lookup is not None and lookup.op in ("GatherV2", "ResourceGather"):
+        pair = g.consts.get(getattr(index.producer(lookup.input[0]), "name", ""))
+    if table is None or info is None or pair is None:
+        raise DPKerasError(f"{g.path}: the tables of {n.name} are not constants (table, "
+                           "table_info and the type-pair table); not a graph dpkeras can read")
+    return (np.asarray(table), [float(x) for x in np.ravel(info)],
+            int(_attr(n, "last_layer_size")), np.asarray(pair), smooth)
 
 
 def _axis_neuron(g, prefix):
@@ -295,6 +326,18 @@ def _se_member(g, index, sfx, kind, rcut, smth, sel, ntypes, tebd_dim=0):
 def _attention_member(g, index, sfx, rcut, smth, sel, tebd_dim):
     c = g.consts
     prefix = f"filter_type_all{sfx}"
+    compressed = compressed_attention(g, index, prefix)
+    if compressed is not None:   # dp compress: the nets are tables (only the last width is known)
+        table, info, width, pair, smooth = compressed
+        d = {"type": "se_atten", "rcut": rcut, "rcut_smth": smth, "sel": int(sum(sel)),
+             "neuron": [width], "precision": _precision(table.dtype),
+             "tebd_input_mode": "strip", "type_one_side": False, "attn_layer": 0,
+             "smooth_type_embedding": smooth,
+             "tabulated": {"all": {"nspline": int(table.shape[0]), "table_info": info}}}
+        axis = _axis_neuron(g, prefix)
+        if axis is not None:
+            d["axis_neuron"] = axis
+        return d
     chain = _chain(c, prefix)
     if chain is None:
         raise DPKerasError(f"{g.path}: no embedding net {prefix}/matrix_1 for the se_atten "

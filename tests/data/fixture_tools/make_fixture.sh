@@ -40,6 +40,12 @@ if ! "$DP" --tf train input.json > train.log 2>&1; then
   grep -v -e oneDNN -e cpu_feature -e absl train.log | tail -20; echo "dp --tf train FAILED ($WORK)"; exit 1
 fi
 "$DP" --tf freeze -o frozen_model.pb > freeze.log 2>&1
+case "$NAME" in
+  compressed_*)   # dp compress (stride 0.04 keeps the tables small); the fixture is the compressed graph
+    mv frozen_model.pb uncompressed.pb
+    "$DP" --tf compress -i uncompressed.pb -o frozen_model.pb -s 0.04 > compress.log 2>&1 || {
+      grep -v -e oneDNN -e cpu_feature -e absl compress.log | tail -20; echo "dp --tf compress FAILED ($WORK)"; exit 1; } ;;
+esac
 FILTER=(grep -v -e implib -e libcudart -e DT_DOUBLE -e absl -e oneDNN -e cpu_feature -e 'To enable' -e MLIR -e DP_INFER_BATCH_SIZE -e 'To get the best')
 {
   echo "DeePMD-kit $("$PY" -c 'import deepmd; print(deepmd.__version__)'), tensorflow $("$PY" -c 'import tensorflow as tf; print(tf.__version__)' 2>/dev/null)"
@@ -49,7 +55,19 @@ FILTER=(grep -v -e implib -e libcudart -e DT_DOUBLE -e absl -e oneDNN -e cpu_fea
   cp frozen_model.pb lcurve.out reference.npz graph_info.json "$HERE/"
   # model.dp (dp convert-backend frozen_model.pb model.dp) + structure.json + round-trip checks
   # (not for mixed precision: DeePMD-kit's TF backend cannot serialize its float16 graph either)
-  if [ "$NAME" != water_mixed_prec ]; then "$PY" "$TOOLS/make_dp.py" "$HERE"; fi
+  # (nor for compressed graphs: .dp holds networks, not tables)
+  case "$NAME" in
+    water_mixed_prec) ;;
+    compressed_*)   # how far dp compress moved the outputs: the uncompressed graph on the same frames
+      grep -h -e "boundary" compress.log | sed 's/^.*DEEPMD INFO *//' || true
+      cp uncompressed.pb "$HERE/"
+      "$PY" "$TOOLS/eval_reference.py" uncompressed.pb - uncompressed.npz /dev/null "${CASES[@]}" > /dev/null
+      "$PY" -c "import numpy as np
+a, b = np.load('reference.npz'), np.load('uncompressed.npz')
+for k in ('energy', 'force', 'virial', 'atom_virial', 'nopbc_force'):
+    print(f'dp compress: max |compressed - uncompressed| {k}: {np.abs(a[k] - b[k]).max():.3e} (max |value| {np.abs(b[k]).max():.3e})')" ;;
+    *) "$PY" "$TOOLS/make_dp.py" "$HERE" ;;
+  esac
   if [ "$NAME" = water_se_e2_r ] || [ "$NAME" = water_se_e3 ]; then
     # independent numpy re-implementation of the README "Math" section vs reference.npz
     "$PY" "$TOOLS/check_math.py" "$HERE"
