@@ -406,8 +406,8 @@ def main():
     from dpkeras.data.system import DeepmdSystem
 
     nvalid = sum(DeepmdSystem(v).nframes for v in valid)
-    for kind, size in sizes:
-        for seed in seeds:
+    for seed in seeds:      # seed outermost: a curve stopped early has whole curves of seeds
+        for kind, size in sizes:
             for mode in modes:
                 work = tempfile.mkdtemp(prefix=f"curve-{size:g}-{mode}-{seed}-")
                 systems, nframes = [], 0
@@ -419,8 +419,10 @@ def main():
                     systems.append(dst)
                 cfg = copy.deepcopy(base)
                 cfg["training"]["training_data"] = {"systems": systems, "batch_size": "auto"}
+                # lcurve.out's validation columns: at most 10 frames (display only; the
+                # convergence check and the results evaluate every frame of ``valid``)
                 cfg["training"]["validation_data"] = {"systems": valid, "batch_size": 1,
-                                                      "numb_btch": nvalid}
+                                                      "numb_btch": min(nvalid, 10)}
                 cfg["training"]["seed"] = seed
                 spec = {"mode": mode, "config": cfg, "workdir": work,
                         "pretrained": args.pretrained, "branch": args.branch, "valid": valid,
