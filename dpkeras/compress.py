@@ -50,7 +50,11 @@ def _check_compressible(model):
                                "compresses se_e2_a, se_e2_r, se_e3 and strip-mode se_atten / "
                                "se_atten_v2, and hybrids of them)")
         elif getattr(d, "type_embed", None) is not None:
-            raise DPKerasError("compressing a type-embedded se_e2_a is not implemented")
+            raise DPKerasError(
+                f"compressing a {kind} descriptor with a type embedding (model.type_embedding) "
+                "is not possible: its embedding net takes the type embeddings with the radial "
+                "entry, so no table of one variable replaces it (DeePMD-kit refuses it too: "
+                "'compression of type embedded descriptor is not supported')")
         if getattr(d, "tabulated", None):
             raise DPKerasError("the model is compressed already")
 

@@ -117,6 +117,10 @@ def test_compress_refuses_a_model_it_cannot_check_or_tabulate(tmp_path):
                        "tebd_input_mode 'concat' is not possible.*strip"):
         compress(os.path.join(TESTDATA, "water_dpa1", "frozen_model.pb"),
                  str(tmp_path / "x"), [system])
+    with pytest.raises(DPKerasError, match="se_e2_a descriptor with a type embedding .* not "
+                       "possible"):
+        compress(os.path.join(TESTDATA, "water_se_e2_a_tebd", "frozen_model.pb"),
+                 str(tmp_path / "x"), [system])
 
 
 @pytest.mark.parametrize("kind", ["water_se_e3", "water_hybrid", "water_dpa1_strip",
