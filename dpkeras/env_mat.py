@@ -23,8 +23,12 @@ def smooth_switch(r, rcut_smth, rcut):
     take them as ``float`` attributes (a cut-off like 3.8 differs from its float32 value by 5e-8,
     which moves every switched neighbor's row by ~1e-8 relative).
     """
+    # and the width rcut - rcut_smth is a float32 difference (switcher.h subtracts the two
+    # float arguments before dividing): 6.0 - 1.8 is 4.1999998093 in float32 against
+    # 4.2000000477 in float64, a 6e-8 relative change of every switched row
+    width = float(np.float32(rcut) - np.float32(rcut_smth))
     rcut_smth, rcut = float(np.float32(rcut_smth)), float(np.float32(rcut))
-    u = (r - rcut_smth) / (rcut - rcut_smth)
+    u = (r - rcut_smth) / width
     mid = u * u * u * (-6.0 * u * u + 15.0 * u - 10.0) + 1.0
     return tf.where(r < rcut_smth, tf.ones_like(r), tf.where(r < rcut, mid, tf.zeros_like(r)))
 
