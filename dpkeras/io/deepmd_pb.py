@@ -332,7 +332,7 @@ def _read_se_descriptor(g, dcfg, ntypes, sfx, tebd=False):
     resnet_dt = dcfg.get("resnet_dt", False)
     embeddings = {}
     if dcfg.get("tabulated"):   # dp compress: DeePMD-kit's tables (dpkeras.tabulate)
-        tables = compressed_tables(g, g.index, sfx, ntypes)
+        tables = compressed_tables(g, g.index, sfx, ntypes, dcfg["sel"])
         return {"davg": davg, "dstd": dstd,
                 "embeddings": {k: {"table": t} for k, (t, _, _) in tables.items()}}
     if tebd:

@@ -193,12 +193,29 @@ def _env_members(g, index):
     return sorted(out, key=lambda m: int(m[0][1:] or -1))
 
 
-def compressed_tables(g, index, sfx, ntypes):
+def _neighbor_block(g, index, node, sel):
+    """The neighbor type whose block of the environment matrix a tabulate op reads: its last
+    input is a ``Slice`` of the matrix starting at that block's first slot (``None`` if not
+    visible)."""
+    sl = index.producer(node.input[-1])
+    if sl is None or sl.op != "Slice" or len(sl.input) < 2:
+        return None
+    begin = g.consts.get(getattr(index.producer(sl.input[1]), "name", ""))
+    if begin is None or np.size(begin) != 2:
+        return None
+    starts = [int(x) for x in np.cumsum([0] + list(sel[:-1]))]
+    width = 4 if node.op == "TabulateFusionSeA" else 1
+    start = int(np.ravel(begin)[1]) // width
+    return starts.index(start) if start in starts and len(set(starts)) == len(starts) else None
+
+
+def compressed_tables(g, index, sfx, ntypes, sel=None):
     """The tables of a compressed per-type descriptor (``TabulateFusionSeA``/``SeR`` ops in the
     scopes ``filter_type_{i}{sfx}``, or ``filter_type_all{sfx}`` with type_one_side): ``{net key:
     (table [nspline, 6 M], table_info [6], M)}``, keys ``(t_i, t_j)`` or ``(t_j,)``; ``{}`` for an
-    uncompressed graph. The k-th op of a scope is the net of its k-th neighbor type (excluded
-    pairs have no op)."""
+    uncompressed graph. Each op's neighbor type is the block of the environment matrix it reads
+    (with ``sel``), else its place in the scope (the k-th op: the k-th neighbor type); excluded
+    pairs have no op."""
     ops = [n for n in index.ops("TabulateFusionSeA", "TabulateFusionSeR")]
     out = {}
     for n in ops:
@@ -212,24 +229,24 @@ def compressed_tables(g, index, sfx, ntypes):
         table, info = (g.consts.get(getattr(index.producer(i), "name", "")) for i in n.input[:2])
         if table is None or info is None:
             raise DPKerasError(f"{g.path}: the tables of {n.name} are not constants")
-        out.setdefault(m.group(1), []).append((int(k.group(1) or 0), table, info,
+        tj = _neighbor_block(g, index, n, sel) if sel is not None else None
+        out.setdefault(m.group(1), []).append((int(k.group(1) or 0), tj, table, info,
                                                 int(_attr(n, "last_layer_size"))))
     tables = {}
     for scope, items in out.items():
         items.sort(key=lambda x: x[0])
-        if scope == "all":
-            keys = [(tj,) for tj in range(ntypes)]
-        else:
-            ti = int(scope)
-            keys = [(ti, tj) for tj in range(ntypes)]
-        if len(items) > len(keys):
+        prefix = () if scope == "all" else (int(scope),)
+        if len(items) > ntypes:
             raise DPKerasError(f"{g.path}: {len(items)} tables in filter_type_{scope}{sfx} for "
                                f"{ntypes} types")
-        if len(items) < len(keys):   # excluded pairs: which ones is not visible in the op names
-            raise DPKerasError(f"{g.path}: a compressed graph with exclude_types; dpkeras "
-                               "cannot tell which nets its tables belong to")
-        for key, (_, table, info, width) in zip(keys, items):
-            tables[key] = (np.asarray(table), [float(x) for x in np.ravel(info)], width)
+        if any(tj is None for _, tj, *_ in items):
+            if len(items) < ntypes:   # excluded pairs, and which ones is not visible
+                raise DPKerasError(f"{g.path}: a compressed graph with exclude_types whose "
+                                   "tables dpkeras cannot match to their neighbor types")
+            items = [(k, tj, *rest) for tj, (k, _, *rest) in enumerate(items)]
+        for _, tj, table, info, width in items:
+            tables[prefix + (tj,)] = (np.asarray(table), [float(x) for x in np.ravel(info)],
+                                      width)
     return tables
 
 
@@ -275,10 +292,14 @@ def _se_member(g, index, sfx, kind, rcut, smth, sel, ntypes, tebd_dim=0):
     d = {"rcut": rcut, "rcut_smth": smth, "sel": sel}
     if kind == "r":
         d["type"] = "se_e2_r"
-    tables = compressed_tables(g, index, sfx, ntypes)
+    tables = compressed_tables(g, index, sfx, ntypes, sel)
     if tables:   # dp compress: the nets are tables (only the last width is known)
         d.setdefault("type", "se_e2_a")
         d["type_one_side"] = len(next(iter(tables))) == 1
+        missing = sorted({tuple(sorted((i, j))) for i in range(ntypes) for j in range(ntypes)
+                          if (i, j) not in tables}) if not d["type_one_side"] else []
+        if missing:   # excluded pairs have no table
+            d["exclude_types"] = [list(p) for p in missing]
         d["neuron"] = [next(iter(tables.values()))[2]]
         d["tabulated"] = {"_".join(map(str, k)): {"nspline": int(t.shape[0]), "table_info": i}
                           for k, (t, i, _) in tables.items()}
