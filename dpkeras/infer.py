@@ -80,12 +80,12 @@ class _DeepEval:
 
     def _check_tables(self):
         """A compressed model checked at run time: warn when inputs fell outside its tables
-        since the last check (their outputs are the tables' end values, not the nets')."""
+        since the last check (their outputs are the tables continued linearly, not the nets')."""
         _, count = beyond_table(self.model)
         if count > self._beyond:
             log.warning("%s: %d inputs of the compressed embedding nets fell outside their "
                         "tables in the last %d evaluations (atoms closer than the tables' "
-                        "range); the results there are the tables' end values, not the nets': "
+                        "range); the results there are the tables continued linearly, not the nets': "
                         "compress again with a larger --extrapolate or use the uncompressed "
                         "model", self.path, count - self._beyond, self._check_every)
         self._beyond = count

@@ -9,8 +9,11 @@ output ``m``, the coefficients ``a_0 .. a_5`` at ``table[k, 6 m + p]``. With ``t
 
     G_m(x) = a_0 + t (a_1 + t (a_2 + t (a_3 + t (a_4 + t a_5))))
 
-and, as DeePMD-kit's kernel (``source/lib/src/tabulate.cc``), ``x < lower`` takes ``a_0`` of the
-first interval and ``x >= max`` ``a_0`` of the last (constants, zero derivative).
+and, as DeePMD-kit 3.2's kernel (``source/lib/src/tabulate.cc``, "c1 extrapolation outside
+tables"), outside ``[lower, max)`` the table is continued linearly with the slope at its end:
+``G(x) = G(lower) + G'(lower) (x - lower)`` below and ``G(max) + G'(max) (x - max)`` above, ``G(max)``
+and ``G'(max)`` from the last interval's polynomial. (DeePMD-kit 2.2's kernel held the end values
+constant there.)
 
 Nothing is extrapolated silently: with ``check_frequency > 0`` (``python -m dpkeras.compress
 --check_frequency=N``, DeePMD-kit's ``dp compress -f``) the layer counts the inputs outside
@@ -60,7 +63,10 @@ class TabulatedEmbedding(keras.layers.Layer):
         gets no gradient."""
         lower, upper, xmax, s0, s1 = self.table_info[:5]
         first = int((upper - lower) / s0)          # as the C++ kernel: truncation in double
-        last = first + int((xmax - upper) / s1) - 1
+        # the interval that ends at max (the kernel locates the float just below max)
+        last = min(first + int((float(np.nextafter(xmax, lower)) - upper) / s1),
+                   self.nspline - 1)
+        t_end = xmax - ((last - first) * s1 + upper)
         x = tf.cast(x[..., 0], self.coeffs.dtype)
         zero = tf.zeros_like(x)
         k0 = tf.floor((x - lower) / s0)
@@ -71,11 +77,13 @@ class TabulatedEmbedding(keras.layers.Layer):
             self.beyond.assign_add(tf.reduce_sum(tf.cast(out, self.beyond.dtype)))
         k = tf.where(below, zero, tf.where(inner, k0, tf.where(outer, k1, zero + last)))
         t = tf.where(below, zero, tf.where(inner, x - (k0 * s0 + lower),
-                                           tf.where(outer, x - ((k1 - first) * s1 + upper), zero)))
-        # constant beyond the table: dG/dx = 0 there
-        slope = tf.cast(tf.logical_and(tf.logical_not(below), outer), x.dtype)[..., None]
+                                           tf.where(outer, x - ((k1 - first) * s1 + upper),
+                                                    zero + t_end)))
+        # beyond the table: continued with the slope at its end
+        delta = tf.where(below, x - lower, tf.where(outer, zero, x - xmax))
         k = tf.clip_by_value(tf.cast(k, tf.int32), 0, self.nspline - 1)
-        return _polynomial(k, x, t[..., None], slope, tf.convert_to_tensor(self.coeffs))
+        return _polynomial(k, x, t[..., None], delta[..., None],
+                           tf.convert_to_tensor(self.coeffs))
 
     def contract(self, env):
         """``sum_j env[n, j, a] G(env[n, j, 0])_m``: ``env [n, nnei, 4] -> [n, 4, M]``."""
@@ -164,13 +172,14 @@ def coefficients_by_power(variable, table):
 
 
 @tf.custom_gradient
-def _polynomial(k, x, t, slope, coeffs):
-    """``G = sum_p a_p t^p`` with ``a_p = coeffs[p, k]`` (Horner), and its gradient in ``x``:
-    ``upstream . dG/dt`` (``slope`` 0 where ``x`` is beyond the table). One gather per power,
-    shared by the value and the derivative."""
+def _polynomial(k, x, t, delta, coeffs):
+    """``G = P(t) + P'(t) delta``, ``P(t) = sum_p a_p t^p`` with ``a_p = coeffs[p, k]``
+    (Horner; ``delta`` is 0 inside the table, the distance beyond its end outside), and its
+    gradient in ``x``: ``upstream . P'(t)`` (inside, ``t`` moves with ``x``; outside, ``delta``
+    does). One gather per power, shared by the value and the derivative."""
     a = [tf.gather(coeffs[p], k) for p in range(6)]
-    g = a[0] + t * (a[1] + t * (a[2] + t * (a[3] + t * (a[4] + t * a[5]))))
-    dg = slope * (a[1] + t * (2.0 * a[2] + t * (3.0 * a[3] + t * (4.0 * a[4] + t * 5.0 * a[5]))))
+    dg = a[1] + t * (2.0 * a[2] + t * (3.0 * a[3] + t * (4.0 * a[4] + t * 5.0 * a[5])))
+    g = a[0] + t * (a[1] + t * (a[2] + t * (a[3] + t * (a[4] + t * a[5])))) + dg * delta
 
     def grad(upstream):
         return None, tf.reduce_sum(upstream * dg, axis=-1), None, None, None

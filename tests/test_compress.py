@@ -48,7 +48,7 @@ def test_deepmd_3_2_compressed_graphs_match_deepmd(name, tmp_path):
     and of an se_e2_a with an excluded pair (no table for it: each table's neighbor type is the
     block of the environment matrix its op reads). Read as they are: energies, forces, virials
     and atomic virials within 1e-10 of DeePMD-kit's compressed outputs, PBC and not, also after
-    a .keras round trip; dpkeras' own compression of the same model before `dp compress` builds
+    a .keras round trip and with inputs beyond the tables; dpkeras' own compression of the same model before `dp compress` builds
     the same tables and gives the same numbers."""
     from dpkeras.compress import compress_model
     from dpkeras.export import save_model
@@ -67,6 +67,12 @@ def test_deepmd_3_2_compressed_graphs_match_deepmd(name, tmp_path):
             got = dp.eval(ref[pre + "coord"], box, ref[pre + "atype"], atomic=True)
             for g, key in zip(got, KEYS):
                 assert max_rel(g, ref[pre + key]) < 1e-10, pre + key
+    # an H atom 0.05 A from an O atom: inputs beyond the tables, continued linearly with the
+    # slope at the tables' ends as DeePMD-kit 3.2's kernel does
+    b = np.load(os.path.join(d, "reference_beyond.npz"))
+    got = DeepPot.from_model(theirs).eval(b["coord"], b["box"], b["atype"])
+    for g, key in zip(got, ("energy", "force", "virial")):
+        assert max_rel(g, b[key]) < 1e-10, "beyond the tables: " + key
     pb = os.path.join(d, "uncompressed.pb")
     min_dist = float(FrozenGraph(pb).const("train_attr/min_nbor_dist"))
     orig, _ = load_model(pb)
@@ -197,18 +203,21 @@ def test_tables_written_in_deepmd_layout_load_into_the_by_power_weights():
     b.load_own_variables({"0": table})
     np.testing.assert_array_equal(b.get_numpy()["table"], table)
     x = tf.constant(rng.uniform(-0.3, 0.9, (200, 1)))
-    # by hand: interval k, offset t, DeePMD-kit's coefficients table[k, 6 m + p]; constant
-    # a_0 of the first / last interval below / beyond the table
+    # by hand: interval k, offset t, DeePMD-kit's coefficients table[k, 6 m + p]; below /
+    # beyond the table the first / last interval's polynomial continued linearly from the
+    # table's end (DeePMD-kit 3.2's c1 extrapolation)
     xv = x.numpy()[:, 0]
     fine = xv < 0.25
     k = np.where(fine, np.floor((xv + 0.125) * 64), 24 + np.floor((xv - 0.25) / 0.125))
     t = np.where(fine, xv - (k / 64 - 0.125), xv - ((k - 24) * 0.125 + 0.25))
-    inside = (xv >= -0.125) & (xv < 0.75)
-    k = np.where(xv < -0.125, 0, np.where(xv >= 0.75, 27, k)).astype(int)
-    t = np.where(inside, t, 0.0)
+    below, above = xv < -0.125, xv >= 0.75
+    k = np.where(below, 0, np.where(above, 27, k)).astype(int)
+    t = np.where(below, 0.0, np.where(above, 0.125, t))
+    delta = np.where(below, xv + 0.125, np.where(above, xv - 0.75, 0.0))[:, None]
+    assert below.any() and above.any()
     c = table.reshape(40, 5, 6)[k]                                   # [200, M, 6]
-    expect = sum(c[..., p] * t[:, None] ** p for p in range(6))
-    dexpect = sum(p * c[..., p] * t[:, None] ** (p - 1) for p in range(1, 6)) * inside[:, None]
+    dexpect = sum(p * c[..., p] * t[:, None] ** (p - 1) for p in range(1, 6))
+    expect = sum(c[..., p] * t[:, None] ** p for p in range(6)) + dexpect * delta
     for layer in (a, b):
         with tf.GradientTape() as tape:
             tape.watch(x)

@@ -61,6 +61,9 @@ FILTER=(grep -v -e implib -e libcudart -e DT_DOUBLE -e absl -e oneDNN -e cpu_fea
     compressed_*)   # how far dp compress moved the outputs: the uncompressed graph on the same frames
       grep -h -e "boundary" compress.log | sed 's/^.*DEEPMD INFO *//' || true
       cp uncompressed.pb "$HERE/"
+      # DeePMD-kit 3.2's kernel continues a table linearly beyond its range (2.2's held it constant)
+      "$PY" "$TOOLS/eval_beyond.py" frozen_model.pb reference.npz reference_beyond.npz
+      cp reference_beyond.npz "$HERE/"
       "$PY" "$TOOLS/eval_reference.py" uncompressed.pb - uncompressed.npz /dev/null "${CASES[@]}" > /dev/null
       "$PY" -c "import numpy as np
 a, b = np.load('reference.npz'), np.load('uncompressed.npz')
