@@ -5,7 +5,8 @@
     python tools/bench_infer.py --model frozen_model.pb      # dpkeras only
 
 With ``--vs-deepmd``, DeePMD-kit's standard water se_e2_a model (tools/bench_train.py's config:
-sel [46, 92], neuron [25, 50, 100], axis_neuron 16, fitting [240, 240, 240]) is trained for a few
+sel [46, 92], neuron [25, 50, 100], axis_neuron 16, fitting [240, 240, 240]; ``--descriptor
+se_atten_v2``: its se_atten_v2 example, sel 120, attn_layer 0) is trained for a few
 steps with ``dp --tf train``, frozen and compressed with ``dp --tf compress -s STRIDE``; the same
 graph is compressed by ``dpkeras.compress`` at the same stride. Each of the four models evaluates
 one frame of DFT water (data_3 frame 0, replicated to the requested sizes) ``--repeat`` times
@@ -30,7 +31,13 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from bench_train import CONFIG, WATER  # noqa: E402
+from bench_train import CONFIG, DESCRIPTORS, WATER  # noqa: E402
+
+# what --descriptor trains: DeePMD-kit's standard water se_e2_a, or its se_atten_v2 example
+# (DPA-1 sized: sel 120, neuron [25, 50, 100], strip mode) with attn_layer 0, the only
+# attention model DeePMD-kit's TF backend compresses
+BENCH_DESCRIPTORS = {"se_e2_a": DESCRIPTORS["se_e2_a"],
+                     "se_atten_v2": dict(DESCRIPTORS["se_atten_v2"], attn_layer=0)}
 
 DEEPMD_EVAL = r"""
 import sys, time, json, numpy as np
@@ -107,8 +114,9 @@ def time_dpkeras(model_path, data, sizes):
     return res
 
 
-def deepmd_models(python, workdir, stride):
+def deepmd_models(python, workdir, stride, descriptor="se_e2_a"):
     cfg = json.loads(json.dumps(CONFIG))
+    cfg["model"]["descriptor"] = dict(BENCH_DESCRIPTORS[descriptor])
     cfg["training"].update(numb_steps=20, disp_freq=10, save_freq=20)
     with open(os.path.join(workdir, "input.json"), "w") as f:
         json.dump(cfg, f)
@@ -131,6 +139,8 @@ def main():
     p.add_argument("--repeat", type=int, default=10)
     p.add_argument("--stride", type=float, default=0.01)
     p.add_argument("--memory", type=int, metavar="N", help="peak RSS of one N-atom evaluation")
+    p.add_argument("--descriptor", choices=sorted(BENCH_DESCRIPTORS), default="se_e2_a",
+                   help="with --vs-deepmd: the model trained (se_atten_v2: attn_layer 0)")
     a = p.parse_args()
     sizes = [int(x) for x in a.atoms.split(",")]
     if a.memory and a.memory not in sizes:
@@ -141,7 +151,7 @@ def main():
     from dpkeras.compress import compress
 
     if a.vs_deepmd:
-        orig, theirs, env = deepmd_models(a.vs_deepmd, work, a.stride)
+        orig, theirs, env = deepmd_models(a.vs_deepmd, work, a.stride, a.descriptor)
     else:
         orig, theirs, env = a.model, None, os.environ
     mine = os.path.join(work, "dpkeras_compressed")
