@@ -367,9 +367,10 @@ def test_united_graph_freezes_to_a_united_savedmodel_and_fine_tunes_a_branch(tmp
     assert (tmp_path / "ft" / "lcurve.out").exists()
 
 
-def _rewrite(src, dst, op_from, op_to, drop=(), bias_2d=False):
+def _rewrite(src, dst, op_from, op_to, drop=(), bias_2d=False, rename_nodes=False):
     """A copy of graph ``src`` in an older era's layout: op renamed (what `dp convert-from`
-    renames the other way), nodes dropped, biases stored as [1, N]."""
+    renames the other way; ``rename_nodes``: in node names too, as TF names a node after its
+    op), nodes dropped, biases stored as [1, N]."""
     import tensorflow as tf
 
     g = tf.compat.v1.GraphDef()
@@ -380,6 +381,11 @@ def _rewrite(src, dst, op_from, op_to, drop=(), bias_2d=False):
             continue
         if n.op == op_from:
             n.op = op_to
+        if rename_nodes:
+            n.name = n.name.replace(op_from, op_to)
+            inputs = [i.replace(op_from, op_to) for i in n.input]
+            del n.input[:]
+            n.input.extend(inputs)
         if bias_2d and n.op == "Const" and "/bias" in n.name:
             shape = n.attr["value"].tensor.tensor_shape
             if len(shape.dim) == 1:
@@ -404,6 +410,23 @@ def test_deepmd_1x_layout_descrptsea_op_no_version_2d_biases(tmp_path):
     out = DeepPot(pb).eval(ref["coord"], ref["box"], ref["atype"], atomic=True)
     for got, key in zip(out, KEYS):
         np.testing.assert_allclose(np.ravel(got), np.ravel(ref[key]), rtol=0, atol=1.5e-10)
+
+
+def test_deepmd_2_0_compressed_graph_op_tabulate_fusion(tmp_path):
+    """DeePMD-kit 2.0.x named the compressed se_e2_a op ``TabulateFusion`` (same inputs; renamed
+    ``TabulateFusionSeA`` in 2.0.2+): the 2.2.11 compressed graph in that layout reads the same."""
+    pb = str(tmp_path / "v20.pb")
+    d = os.path.join(LEGACY, "compressed_se_e2_a")
+    src = os.path.join(d, "frozen_model.pb")
+    for suffix in ("GradGrad", "Grad", ""):   # its gradient ops too
+        _rewrite(src, pb, "TabulateFusionSeA" + suffix, "TabulateFusion" + suffix,
+                 rename_nodes=True)
+        src = pb
+    assert b"TabulateFusionSeA" not in open(pb, "rb").read()
+    ref = dict(np.load(os.path.join(d, "reference.npz")))
+    out = DeepPot(pb).eval(ref["coord"], ref["box"], ref["atype"], atomic=True)
+    for got, key in zip(out, KEYS):
+        assert max_rel(got, ref[key]) < 1e-10, key
 
 
 def test_deepmd_0_12_graph_is_refused_with_the_conversion_command(tmp_path):

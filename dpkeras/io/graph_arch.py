@@ -162,7 +162,7 @@ def _member_suffix(node):
 def _env_members(g, index):
     """One ``(suffix, kind, rcut, rcut_smth, sel)`` per environment op, in member order."""
     tab = [n for n in index.ops(*_TABULATE_OPS) if n.op not in (
-        "TabulateFusionSeA", "TabulateFusionSeR", "TabulateFusionSeAtten")]
+        "TabulateFusion", "TabulateFusionSeA", "TabulateFusionSeR", "TabulateFusionSeAtten")]
     if tab:
         raise DPKerasError(
             f"{g.path}: a compressed graph with op {tab[0].op} (`dp compress` of an se_e3 or "
@@ -204,7 +204,7 @@ def _neighbor_block(g, index, node, sel):
     if begin is None or np.size(begin) != 2:
         return None
     starts = [int(x) for x in np.cumsum([0] + list(sel[:-1]))]
-    width = 4 if node.op == "TabulateFusionSeA" else 1
+    width = 1 if node.op == "TabulateFusionSeR" else 4
     start = int(np.ravel(begin)[1]) // width
     return starts.index(start) if start in starts and len(set(starts)) == len(starts) else None
 
@@ -216,14 +216,15 @@ def compressed_tables(g, index, sfx, ntypes, sel=None):
     uncompressed graph. Each op's neighbor type is the block of the environment matrix it reads
     (with ``sel``), else its place in the scope (the k-th op: the k-th neighbor type); excluded
     pairs have no op."""
-    ops = [n for n in index.ops("TabulateFusionSeA", "TabulateFusionSeR")]
+    # TabulateFusion: the se_e2_a op's name before DeePMD-kit 2.0.2 (the same inputs)
+    ops = [n for n in index.ops("TabulateFusion", "TabulateFusionSeA", "TabulateFusionSeR")]
     out = {}
     for n in ops:
         scope = n.name.split("/")[0]
         m = re.fullmatch(r"filter_type_(all|\d+)" + re.escape(sfx), scope)
         if not m or n.name.count("/") != 1:
             continue
-        k = re.fullmatch(r"TabulateFusionSe[AR](?:_(\d+))?", n.name.split("/")[1])
+        k = re.fullmatch(r"TabulateFusion(?:Se[AR])?(?:_(\d+))?", n.name.split("/")[1])
         if not k:
             continue
         table, info = (g.consts.get(getattr(index.producer(i), "name", "")) for i in n.input[:2])
