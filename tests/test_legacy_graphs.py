@@ -413,8 +413,9 @@ def test_deepmd_1x_layout_descrptsea_op_no_version_2d_biases(tmp_path):
 
 
 def test_deepmd_2_0_compressed_graph_op_tabulate_fusion(tmp_path):
-    """DeePMD-kit 2.0.x named the compressed se_e2_a op ``TabulateFusion`` (same inputs; renamed
-    ``TabulateFusionSeA`` in 2.0.2+): the 2.2.11 compressed graph in that layout reads the same."""
+    """DeePMD-kit of 2021 (2.0 era) named the compressed se_e2_a op ``TabulateFusion`` (same
+    inputs; renamed ``TabulateFusionSeA`` in October 2021): the 2.2.11 compressed graph in that
+    layout reads the same."""
     pb = str(tmp_path / "v20.pb")
     d = os.path.join(LEGACY, "compressed_se_e2_a")
     src = os.path.join(d, "frozen_model.pb")
