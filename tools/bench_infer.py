@@ -59,22 +59,26 @@ print("JSON" + json.dumps(out))
 """
 
 
+# the peak of this process's own address space (VmHWM, KiB): ru_maxrss would not do, as Linux
+# keeps it across exec, so a child started by a big parent reads at least the parent's size
 MEMORY_EVAL = r"""
-import resource, sys, numpy as np
+import sys, numpy as np
+def hwm():
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
 from MODULE import DeepPot
 d, n = np.load(sys.argv[1]), sys.argv[2]
 dp = DeepPot(sys.argv[3])
 c, b, t = d["coord_" + n], d["box_" + n], d["type_" + n]
 dp.eval(c[:, :9], b, t[:3])
-loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+loaded = hwm()
 dp.eval(c, b, t)
-print("RSS", loaded, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print("RSS", loaded, hwm())
 """
 
 
 def peak_rss(python, module, frames_npz, n, model, env):
     """``(MB after loading, MB peak of the evaluation)`` of one ``n``-atom frame, in a fresh
-    process (Linux ``ru_maxrss``, KiB)."""
+    process (Linux ``VmHWM``, KiB)."""
     r = subprocess.run([python, "-c", MEMORY_EVAL.replace("MODULE", module), frames_npz,
                         str(n), model], capture_output=True, text=True, env=env, check=True)
     loaded, peak = r.stdout.split("RSS", 1)[1].split()
@@ -142,11 +146,9 @@ def main():
     p.add_argument("--descriptor", choices=sorted(BENCH_DESCRIPTORS), default="se_e2_a",
                    help="with --vs-deepmd: the model trained (se_atten_v2: attn_layer 0)")
     a = p.parse_args()
-    sizes = [int(x) for x in a.atoms.split(",")]
-    if a.memory and a.memory not in sizes:
-        sizes.append(a.memory)
+    sizes = [int(x) for x in a.atoms.split(",")]      # timed; --memory's size only measured
     work = tempfile.mkdtemp(prefix="bench_infer_")
-    data = frames(sizes, a.repeat)
+    data = frames(sorted(set(sizes) | ({a.memory} if a.memory else set())), a.repeat)
     np.savez(os.path.join(work, "frames.npz"), **data)
     from dpkeras.compress import compress
 
