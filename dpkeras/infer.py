@@ -85,9 +85,9 @@ class _DeepEval:
         if count > self._beyond:
             log.warning("%s: %d inputs of the compressed embedding nets fell outside their "
                         "tables in the last %d evaluations (atoms closer than the tables' "
-                        "range); the results there are the tables continued linearly, not the nets': "
-                        "compress again with a larger --extrapolate or use the uncompressed "
-                        "model", self.path, count - self._beyond, self._check_every)
+                        "range); the results there are the tables continued linearly, not "
+                        "the nets': compress again with a larger --extrapolate or use the "
+                        "uncompressed model", self.path, count - self._beyond, self._check_every)
         self._beyond = count
 
     def _evaluate(self, coords, cells, atom_types, atomic, extra):

@@ -11,9 +11,9 @@ output ``m``, the coefficients ``a_0 .. a_5`` at ``table[k, 6 m + p]``. With ``t
 
 and, as DeePMD-kit 3.2's kernel (``source/lib/src/tabulate.cc``, "c1 extrapolation outside
 tables"), outside ``[lower, max)`` the table is continued linearly with the slope at its end:
-``G(x) = G(lower) + G'(lower) (x - lower)`` below and ``G(max) + G'(max) (x - max)`` above, ``G(max)``
-and ``G'(max)`` from the last interval's polynomial. (DeePMD-kit 2.2's kernel held the end values
-constant there.)
+``G(x) = G(lower) + G'(lower) (x - lower)`` below and ``G(max) + G'(max) (x - max)`` above,
+``G(max)`` and ``G'(max)`` from the last interval's polynomial. (DeePMD-kit 2.2's kernel held
+the end values constant there.)
 
 Nothing is extrapolated silently: with ``check_frequency > 0`` (``python -m dpkeras.compress
 --check_frequency=N``, DeePMD-kit's ``dp compress -f``) the layer counts the inputs outside
@@ -118,7 +118,7 @@ class TabulatedEmbedding(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="dpkeras")
 class PairTable(keras.layers.Layer):
-    """``index [...] -> E [..., out_dim]``: a type-pair net of a compressed strip-mode
+    """``table [npair, out_dim]``: a type-pair net of a compressed strip-mode
     ``se_atten`` as a constant table, one row per (center, neighbor) type pair (DeePMD-kit's
     ``two_embd``; row ``t_i * (ntypes + 1) + t_j``, the padding type included).
 
@@ -135,9 +135,6 @@ class PairTable(keras.layers.Layer):
         self.table = self.add_weight(name="table", shape=(self.npair, self.out_dim),
                                      initializer="zeros", trainable=False)
         self.built = True
-
-    def call(self, index):
-        return tf.gather(tf.convert_to_tensor(self.table), index)
 
     def get_numpy(self):
         return {"table": self.table.numpy()}

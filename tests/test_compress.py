@@ -48,8 +48,8 @@ def test_deepmd_3_2_compressed_graphs_match_deepmd(name, tmp_path):
     and of an se_e2_a with an excluded pair (no table for it: each table's neighbor type is the
     block of the environment matrix its op reads). Read as they are: energies, forces, virials
     and atomic virials within 1e-10 of DeePMD-kit's compressed outputs, PBC and not, also after
-    a .keras round trip and with inputs beyond the tables; dpkeras' own compression of the same model before `dp compress` builds
-    the same tables and gives the same numbers."""
+    a .keras round trip and with inputs beyond the tables; dpkeras' own compression of the same
+    model before `dp compress` builds the same tables and gives the same numbers."""
     from dpkeras.compress import compress_model
     from dpkeras.export import save_model
     from dpkeras.io.deepmd_pb import FrozenGraph

@@ -193,6 +193,15 @@ def _env_members(g, index):
     return sorted(out, key=lambda m: int(m[0][1:] or -1))
 
 
+def _op_tables(g, index, node):
+    """``(table [nspline, 6 M], table_info [6])`` of a tabulate op: the constants behind its
+    first two inputs (an error naming the op when they are not constants)."""
+    table, info = (g.consts.get(getattr(index.producer(i), "name", "")) for i in node.input[:2])
+    if table is None or info is None:
+        raise DPKerasError(f"{g.path}: the tables of {node.name} are not constants")
+    return np.asarray(table), [float(x) for x in np.ravel(info)]
+
+
 def _neighbor_block(g, index, node, sel):
     """The neighbor type whose block of the environment matrix a tabulate op reads: its last
     input is a ``Slice`` of the matrix starting at that block's first slot (``None`` if not
@@ -216,7 +225,7 @@ def compressed_tables(g, index, sfx, ntypes, sel=None):
     uncompressed graph. Each op's neighbor type is the block of the environment matrix it reads
     (with ``sel``), else its place in the scope (the k-th op: the k-th neighbor type); excluded
     pairs have no op."""
-    # TabulateFusion: the se_e2_a op's name before DeePMD-kit 2.0.2 (the same inputs)
+    # TabulateFusion: the se_e2_a op's name until October 2021 (the same inputs)
     ops = [n for n in index.ops("TabulateFusion", "TabulateFusionSeA", "TabulateFusionSeR")]
     out = {}
     for n in ops:
@@ -227,9 +236,7 @@ def compressed_tables(g, index, sfx, ntypes, sel=None):
         k = re.fullmatch(r"TabulateFusion(?:Se[AR])?(?:_(\d+))?", n.name.split("/")[1])
         if not k:
             continue
-        table, info = (g.consts.get(getattr(index.producer(i), "name", "")) for i in n.input[:2])
-        if table is None or info is None:
-            raise DPKerasError(f"{g.path}: the tables of {n.name} are not constants")
+        table, info = _op_tables(g, index, n)
         tj = _neighbor_block(g, index, n, sel) if sel is not None else None
         out.setdefault(m.group(1), []).append((int(k.group(1) or 0), tj, table, info,
                                                 int(_attr(n, "last_layer_size"))))
@@ -246,8 +253,7 @@ def compressed_tables(g, index, sfx, ntypes, sel=None):
                                    "tables dpkeras cannot match to their neighbor types")
             items = [(k, tj, *rest) for tj, (k, _, *rest) in enumerate(items)]
         for _, tj, table, info, width in items:
-            tables[prefix + (tj,)] = (np.asarray(table), [float(x) for x in np.ravel(info)],
-                                      width)
+            tables[prefix + (tj,)] = (table, info, width)
     return tables
 
 
@@ -263,7 +269,7 @@ def compressed_attention(g, index, prefix):
     if len(ops) != 1:
         raise DPKerasError(f"{g.path}: {len(ops)} TabulateFusionSeAtten ops in {prefix}")
     n = ops[0]
-    table, info = (g.consts.get(getattr(index.producer(i), "name", "")) for i in n.input[:2])
+    table, info = _op_tables(g, index, n)
     lookup = index.producer(n.input[4])
     smooth = lookup is not None and lookup.op == "Mul"
     if smooth:   # se_atten_v2 / smooth_type_embedding: E_ij times the switch of r_ij
@@ -272,11 +278,10 @@ def compressed_attention(g, index, prefix):
     pair = None
     if lookup is not None and lookup.op in ("GatherV2", "ResourceGather"):
         pair = g.consts.get(getattr(index.producer(lookup.input[0]), "name", ""))
-    if table is None or info is None or pair is None:
-        raise DPKerasError(f"{g.path}: the tables of {n.name} are not constants (table, "
-                           "table_info and the type-pair table); not a graph dpkeras can read")
-    return (np.asarray(table), [float(x) for x in np.ravel(info)],
-            int(_attr(n, "last_layer_size")), np.asarray(pair), smooth)
+    if pair is None:
+        raise DPKerasError(f"{g.path}: the type-pair table of {n.name} is not a constant; not "
+                           "a graph dpkeras can read")
+    return table, info, int(_attr(n, "last_layer_size")), np.asarray(pair), smooth
 
 
 def _axis_neuron(g, prefix):
