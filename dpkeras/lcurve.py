@@ -57,6 +57,32 @@ class LCurve:
         self.f.close()
 
 
+class StepTimer:
+    """DeePMD-kit's ``average training time``: the mean wall time of the training steps alone
+    (the compiled step and reading its loss; not the display, validation or checkpoints), the
+    first ``skip`` steps left out (tracing, compilation, warm-up) when the run is longer than
+    twice that, as DeePMD-kit leaves out its first display interval."""
+
+    def __init__(self, skip):
+        self.skip = int(skip)
+        self.steps = 0
+        self._all = self._late = 0.0
+
+    def add(self, index, seconds):
+        """Step ``index`` (0 = the run's first) took ``seconds``."""
+        self.steps += 1
+        self._all += seconds
+        if index >= self.skip:
+            self._late += seconds
+
+    def average(self):
+        """``(seconds per step, steps left out)``; steps are left out only when more than
+        twice ``skip`` ran."""
+        if self.steps > 2 * self.skip:
+            return self._late / (self.steps - self.skip), self.skip
+        return self._all / self.steps, 0
+
+
 def fmt_time(sec):
     sec = int(sec)
     return f"{sec // 3600:d}:{sec % 3600 // 60:02d}:{sec % 60:02d}"

@@ -33,6 +33,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from dpkeras import allocator
 from dpkeras import checkpoint
 from dpkeras import distribute
 from dpkeras import lr as lr_mod
@@ -42,7 +43,7 @@ from dpkeras.config import DEFAULT_HEAD, is_multitask
 from dpkeras.data.pipeline import DataSystems
 from dpkeras.errors import DPKerasError
 from dpkeras.fitting.stats import set_output_stats
-from dpkeras.lcurve import LCurve, TensorBoard, add_file_log, fmt_time
+from dpkeras.lcurve import LCurve, StepTimer, TensorBoard, add_file_log, fmt_time
 from dpkeras.loss import make_loss
 from dpkeras.model.build import build_model
 from dpkeras.multitask.model import MultiTaskModel
@@ -130,6 +131,9 @@ class Trainer:
     def __init__(self, config, output_dir=".", restart=None, init_model=None,
                  skip_neighbor_stat=False, jit_compile=None, finetune=None, strategy=None,
                  overwrite=False):
+        # freed step buffers stay mapped: a quarter off a step; before data and model
+        # allocate, so the threads' heaps are made with it (dpkeras.allocator)
+        allocator.keep_freed_memory()
         if finetune is not None and init_model:
             raise DPKerasError("give either --finetune or --init_model, not both")
         self.config, self.strategy, self.finetune = config, strategy, finetune
@@ -348,16 +352,20 @@ class Trainer:
         counts = {h: 0 for h in self.heads}
         board = TensorBoard(self.output_dir, self.config["training"], label)
         t0, last_t, last_step = time.time(), time.time(), start
+        timer = StepTimer(self.disp_freq)
         step = start
         try:
             for i in order:
                 h = self.heads[i]
                 board.profile(step - start)
-                metrics = train_step(h, next(batches[h]))
+                batch = next(batches[h])
+                tic = time.time()
+                metrics = train_step(h, batch)
+                loss = float(metrics["rmse"])
+                timer.add(step - start, time.time() - tic)
                 counts[h] += 1
                 step += 1
                 board.step(step, h, metrics, self.schedule.value(step))
-                loss = float(metrics["rmse"])
                 if not np.isfinite(loss):
                     of = f" of head {h}" if self.multi else ""
                     self._diverged(step, f"the training loss{of} is {loss}")
@@ -385,6 +393,9 @@ class Trainer:
             board.close()
         log.info("finished %d steps in %s%s", step - start, fmt_time(time.time() - t0),
                  f"; steps per head: {counts}" if self.multi else "")
+        if timer.steps:
+            log.info("average training time: %.4f s/step (excluding the first %d steps, "
+                     "display and checkpoints)", *timer.average())
         if self.finetune is not None:
             self.finetune.report(model, self.train_data, self.valid_data)
         self.step_counts = counts

@@ -19,6 +19,7 @@ computes them), the ablation of :func:`dpkeras.nlist.trim_type_blocks` /
 
 import argparse
 import json
+import logging
 import os
 import re
 import subprocess
@@ -109,6 +110,30 @@ def bench_dpkeras(cfg, steps, frames, trim=True):
     return {"train_s": train_s, "infer_s": (time.time() - t) / frames}
 
 
+def own_timer(log_text, who):
+    """The ``average training time`` a training log reports (DeePMD-kit's line, which dpkeras'
+    trainer writes too): s/step of the training steps alone, after the first display interval."""
+    found = re.findall(r"average training time: ([0-9.eE+-]+) s/(?:batch|step)", log_text)
+    if not found:
+        raise SystemExit(f"no 'average training time' line in {who}'s training log")
+    return float(found[-1])
+
+
+def train_dpkeras(cfg, steps):
+    """s/step by dpkeras' own step timer: a full ``Trainer.run`` (display every 10 steps,
+    as in the DeePMD-kit run), its ``average training time`` log line."""
+    from dpkeras.config import normalize
+    from dpkeras.trainer import Trainer
+
+    cfg = normalize(json.loads(json.dumps(cfg)))
+    cfg["training"].update(numb_steps=steps + 10, disp_freq=10, save_freq=steps + 10)
+    out = tempfile.mkdtemp(prefix="bench-dpkeras-")
+    logging.getLogger("dpkeras").setLevel(logging.INFO)   # train.log gets what `dp train` logs
+    Trainer(cfg, out, skip_neighbor_stat=True).run()
+    with open(os.path.join(out, "train.log")) as f:
+        return own_timer(f.read(), "dpkeras")
+
+
 def bench_multitask(cfg, steps):
     """Seconds per training step of each head of a two-head model (the config's descriptor,
     its fitting net twice, the same data): the step of one head runs that head only."""
@@ -143,7 +168,9 @@ def bench_multitask(cfg, steps):
     return out
 
 
-def bench_deepmd(cfg, python, steps, frames, workdir):
+def train_deepmd(cfg, python, steps, workdir, env=None):
+    """``(s/step by the log's per-interval wall time, s/step by its 'average training time')``
+    of ``dp --tf train`` on ``cfg`` in ``workdir``; ``env``: extra environment variables."""
     dp = os.path.join(os.path.dirname(python), "dp")
     cfg = json.loads(json.dumps(cfg))
     cfg["training"]["numb_steps"] = steps + 10
@@ -151,7 +178,7 @@ def bench_deepmd(cfg, python, steps, frames, workdir):
     cfg["training"]["save_freq"] = steps + 10
     with open(os.path.join(workdir, "input.json"), "w") as f:
         json.dump(cfg, f)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
     res = subprocess.run([dp, "--tf", "train", "input.json"], cwd=workdir, env=env,
                          capture_output=True, text=True)
     if res.returncode:
@@ -162,7 +189,13 @@ def bench_deepmd(cfg, python, steps, frames, workdir):
     if len(times) < 2:
         raise SystemExit("could not read DeePMD-kit's step times from its log:\n"
                          + res.stderr[-2000:])
-    train_s = float(np.mean(times[1:])) / 10
+    return float(np.mean(times[1:])) / 10, own_timer(res.stderr + res.stdout, "DeePMD-kit")
+
+
+def bench_deepmd(cfg, python, steps, frames, workdir):
+    dp = os.path.join(os.path.dirname(python), "dp")
+    train_s, own_s = train_deepmd(cfg, python, steps, workdir)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     subprocess.run([dp, "--tf", "freeze", "-o", "frozen_model.pb"], cwd=workdir, env=env,
                    capture_output=True, check=True)
     from dpkeras.data.system import DeepmdSystem
@@ -176,7 +209,7 @@ def bench_deepmd(cfg, python, steps, frames, workdir):
     out = subprocess.run([python, script, "frozen_model.pb", "frames.npz", str(frames)],
                          cwd=workdir, env=env, capture_output=True, text=True, check=True)
     infer_s = json.loads(out.stdout.strip().splitlines()[-1])["infer_s"]
-    return {"train_s": train_s, "infer_s": infer_s,
+    return {"train_s": train_s, "own_s": own_s, "infer_s": infer_s,
             "pb": os.path.join(workdir, "frozen_model.pb"), "frames": s}
 
 
@@ -242,6 +275,17 @@ def main():
               f"{ref['infer_s'] * 1e3:.1f} ms/frame")
         print(f"ratio dpkeras/DeePMD-kit: train {ours['train_s'] / ref['train_s']:.2f}   "
               f"infer {ours['infer_s'] / ref['infer_s']:.2f}")
+        own = train_dpkeras(cfg, a.steps)
+        print(f"own step timers ('average training time' in each training log): dpkeras "
+              f"{own:.4f}, DeePMD-kit {ref['own_s']:.4f} s/step, ratio {own / ref['own_s']:.2f}")
+        # DeePMD-kit given the allocator settings dpkeras' trainer makes (dpkeras.allocator)
+        from dpkeras import allocator
+        tuned = train_deepmd(cfg, a.vs_deepmd, a.steps, tempfile.mkdtemp(prefix="bench-deepmd-"),
+                             {"MALLOC_MMAP_THRESHOLD_": str(allocator.MMAP_THRESHOLD),
+                              "MALLOC_TOP_PAD_": str(allocator.TOP_PAD)})
+        print(f"DeePMD-kit with dpkeras' allocator settings (glibc variables): train "
+              f"{tuned[0]:.4f} s/step, own timer {tuned[1]:.4f}; ratios dpkeras/that "
+              f"{ours['train_s'] / tuned[0]:.2f}, own timers {own / tuned[1]:.2f}")
         print("same frozen graph, dpkeras vs DeePMD-kit max rel diff:",
               json.dumps(parity(ref["pb"], ref["frames"], a.vs_deepmd, work)))
 
