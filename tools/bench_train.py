@@ -11,7 +11,12 @@ neuron [25, 50, 100], axis_neuron 16, attn 128, attn_layer 2, attn_dotr) or ``se
 [240, 240, 240]. With ``--vs-deepmd`` the same config is trained with ``dp --tf train``
 (DeePMD-kit's TF backend, its C++ ops) in the same run, its frozen graph is timed with DeePMD-kit's ``DeepPot`` and also loaded
 into dpkeras to check the numbers are identical; ratios dpkeras / DeePMD-kit are printed (below 1
-means dpkeras is faster). Build the DeePMD-kit venv with ``shared/tools/deepmd-venv.sh``.
+means dpkeras is faster). Training is timed twice per code: dpkeras' loop over its compiled steps
+against DeePMD-kit's per-interval wall time, and each code's own step timer (the ``average
+training time`` line both training logs end with); DeePMD-kit is also trained with the allocator
+settings dpkeras' trainer makes (:mod:`dpkeras.allocator`, as glibc variables), so the gain they
+bring is not mistaken for one DeePMD-kit could not have. Build the DeePMD-kit venv with
+``shared/tools/deepmd-venv.sh``.
 ``--full-lists`` also times dpkeras on untrimmed neighbor lists (every ``sel`` slot, as DeePMD-kit
 computes them), the ablation of :func:`dpkeras.nlist.trim_type_blocks` /
 :func:`dpkeras.nlist.trim_padding`.
