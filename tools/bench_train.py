@@ -3,6 +3,7 @@
     python tools/bench_train.py [--descriptor se_e2_a|se_atten|se_atten_v2] [--steps 40]
                                 [--frames 20] [--vs-deepmd /path/to/venv/bin/python]
                                 [--precision float64|float32] [--multitask] [--full-lists]
+                                [--infer-processes N]
 
 Config: DeePMD-kit's standard water examples (batch 1, float64, the shipped water data):
 ``se_e2_a`` (sel [46, 92], neuron [25, 50, 100], axis_neuron 16), ``se_atten`` (DPA-1: sel 120,
@@ -28,6 +29,7 @@ import logging
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -218,6 +220,27 @@ def bench_deepmd(cfg, python, steps, frames, workdir):
             "pb": os.path.join(workdir, "frozen_model.pb"), "frames": s}
 
 
+DPKERAS_INFER = DEEPMD_INFER.replace("from deepmd.infer import DeepPot",
+                                     "from dpkeras.infer import DeepPot")
+
+
+def infer_processes(pb, workdir, python, n, frames):
+    """ms/frame of both codes evaluating the same frozen graph ``pb`` frame by frame, each in
+    ``n`` fresh processes, alternating (a process's inference speed on these machines is
+    bimodal, for both codes: one process is one sample)."""
+    times = {"dpkeras": [], "DeePMD-kit": []}
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    for who, py, code in [("dpkeras", sys.executable, DPKERAS_INFER),
+                          ("DeePMD-kit", python, DEEPMD_INFER)] * n:
+        script = os.path.join(workdir, f"infer_{who}.py")
+        with open(script, "w") as f:
+            f.write(code)
+        out = subprocess.run([py, script, pb, "frames.npz", str(frames)], cwd=workdir, env=env,
+                             capture_output=True, text=True, check=True)
+        times[who].append(json.loads(out.stdout.strip().splitlines()[-1])["infer_s"] * 1e3)
+    return times
+
+
 def parity(pb, s, python, workdir):
     """Max relative difference of dpkeras vs DeePMD-kit on the same frozen graph."""
     from dpkeras.infer import DeepPot
@@ -248,6 +271,9 @@ def main():
                    "codes")
     p.add_argument("--multitask", action="store_true", help="also time each head's step of a "
                    "two-head multi-task model")
+    p.add_argument("--infer-processes", type=int, default=0, metavar="N", help="with "
+                   "--vs-deepmd: also time both codes' DeepPot on DeePMD-kit's frozen graph in N "
+                   "fresh processes each")
     p.add_argument("--full-lists", action="store_true", help="also time dpkeras on untrimmed "
                    "neighbor lists (the ablation of the trimmed ones)")
     a = p.parse_args()
@@ -293,6 +319,12 @@ def main():
               f"{ours['train_s'] / tuned[0]:.2f}, own timers {own / tuned[1]:.2f}")
         print("same frozen graph, dpkeras vs DeePMD-kit max rel diff:",
               json.dumps(parity(ref["pb"], ref["frames"], a.vs_deepmd, work)))
+        if a.infer_processes:
+            t = infer_processes(ref["pb"], work, a.vs_deepmd, a.infer_processes, a.frames)
+            for who, ms in t.items():
+                print(f"{who:<11} DeepPot.eval of the same frozen graph, ms/frame per process: "
+                      + ", ".join(f"{x:.1f}" for x in ms) + f"  (mean {np.mean(ms):.1f})")
+            print(f"ratio of the means: infer {np.mean(t['dpkeras']) / np.mean(t['DeePMD-kit']):.2f}")
 
 
 if __name__ == "__main__":
