@@ -84,6 +84,19 @@ def config_for(descriptor):
     return cfg
 
 
+def time_steps(train_step, head, batches, steps):
+    """s/step of the compiled ``train_step`` over ``batches`` (10 warm-up steps, then
+    ``steps`` timed)."""
+    for _ in range(10):  # warm up: tracing / compilation
+        m = train_step(head, next(batches))
+    float(m["rmse"])
+    t = time.time()
+    for b in batches:
+        m = train_step(head, b)
+    float(m["rmse"])
+    return (time.time() - t) / steps
+
+
 def bench_dpkeras(cfg, steps, frames, trim=True):
     """``train_s`` (s/step) and ``infer_s`` (s/frame); ``trim=False``: full neighbor lists."""
     from dpkeras.config import normalize
@@ -99,15 +112,8 @@ def bench_dpkeras(cfg, steps, frames, trim=True):
     d = model.descriptor
     (head, data), = tr.train_data.items()
     args = batch_args(d) if trim else dict(batch_args(d), trim=None)
-    it = iter(data.dataset(tr.seed, 0, steps + 10, **args))
-    for _ in range(10):  # warm up: tracing / compilation
-        m = train_step(head, next(it))
-    float(m["rmse"])
-    t = time.time()
-    for b in it:
-        m = train_step(head, b)
-    float(m["rmse"])
-    train_s = (time.time() - t) / steps
+    train_s = time_steps(train_step, head, iter(data.dataset(tr.seed, 0, steps + 10, **args)),
+                         steps)
     evaluate = SortedEvaluator(model, trim=trim)   # what DeepPot.eval runs
     s = data.systems[0]
     evaluate(s.coord[:1], s.atype, s.box[:1], True, False)
@@ -164,14 +170,7 @@ def bench_multitask(cfg, steps):
     for h in tr.heads:
         it = iter(_StepSubset(tr.train_data[h], list(range(steps + 10))).dataset(
             tr.seed, **batch_args(d)))
-        for _ in range(10):  # warm up: tracing / compilation
-            metrics = train_step(h, next(it))
-        float(metrics["rmse"])
-        start = time.time()
-        for b in it:
-            metrics = train_step(h, b)
-        float(metrics["rmse"])
-        out[h] = (time.time() - start) / steps
+        out[h] = time_steps(train_step, h, it, steps)
     return out
 
 
