@@ -25,7 +25,7 @@ import ctypes.util
 import logging
 import os
 
-from dpkeras.errors import DPKerasError
+from dpkeras import env
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +47,9 @@ def keep_freed_memory():
     global _done
     if _done is not None:
         return _done
-    raw = os.environ.get(ENV, "1")
-    value = raw.strip().lower()
-    if value not in ("0", "1", "false", "true", "off", "on", "no", "yes"):
-        raise DPKerasError(f"environment variable {ENV}={raw!r}: expected 1 (tune the C "
-                           "allocator for training, the default) or 0")
+    on = env.switch(ENV, "tune the C allocator for training")
     _done = False
-    if value in ("0", "false", "off", "no") or any(v in os.environ for v in USER_VARIABLES):
+    if not on or any(v in os.environ for v in USER_VARIABLES):
         return _done
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

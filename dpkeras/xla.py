@@ -8,13 +8,9 @@ without it: set the environment variable ``DPKERAS_JIT_COMPILE=0``. An explicit
 ``jit_compile=True/False`` (``--jit_compile`` / ``--nojit_compile``) always wins.
 """
 
-import os
-
-from dpkeras.errors import DPKerasError
+from dpkeras import env
 
 ENV = "DPKERAS_JIT_COMPILE"
-_VALUES = {"1": True, "true": True, "yes": True, "on": True,
-           "0": False, "false": False, "no": False, "off": False}
 
 
 def jit_compile(requested=None):
@@ -22,9 +18,4 @@ def jit_compile(requested=None):
     when unset)."""
     if requested is not None:
         return bool(requested)
-    raw = os.environ.get(ENV, "1")
-    value = _VALUES.get(raw.strip().lower())
-    if value is None:
-        raise DPKerasError(f"environment variable {ENV}={raw!r}: expected 1 (compile with XLA, "
-                           "the default) or 0")
-    return value
+    return env.switch(ENV, "compile with XLA")

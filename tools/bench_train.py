@@ -227,13 +227,14 @@ def infer_processes(pb, workdir, python, n, frames):
     """ms/frame of both codes evaluating the same frozen graph ``pb`` frame by frame, each in
     ``n`` fresh processes, alternating (a process's inference speed on these machines is
     bimodal, for both codes: one process is one sample)."""
-    times = {"dpkeras": [], "DeePMD-kit": []}
+    times, scripts = {"dpkeras": [], "DeePMD-kit": []}, {}
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    for who, py, code in [("dpkeras", sys.executable, DPKERAS_INFER),
-                          ("DeePMD-kit", python, DEEPMD_INFER)] * n:
-        script = os.path.join(workdir, f"infer_{who}.py")
-        with open(script, "w") as f:
+    for who, code in [("dpkeras", DPKERAS_INFER), ("DeePMD-kit", DEEPMD_INFER)]:
+        scripts[who] = os.path.join(workdir, f"infer_{who}.py")
+        with open(scripts[who], "w") as f:
             f.write(code)
+    for who, py in [("dpkeras", sys.executable), ("DeePMD-kit", python)] * n:
+        script = scripts[who]
         out = subprocess.run([py, script, pb, "frames.npz", str(frames)], cwd=workdir, env=env,
                              capture_output=True, text=True, check=True)
         times[who].append(json.loads(out.stdout.strip().splitlines()[-1])["infer_s"] * 1e3)
